@@ -1,0 +1,62 @@
+# Build, run and test the edge token service.
+#
+#   make run         the host on :8000 with the built-in local authority (tokens are not real)
+#   make test        every test: unit, fuzz seeds, host, component on jco, browser, e2e
+#   make test-short  the quick edit-test loop (no node, no browser, no subprocess e2e)
+#   make component   the WASI HTTP component for Spin and other edge runtimes
+#   make bench       the benchmarks (see BENCHMARKS.md)
+
+GO        ?= go
+NODE      ?= node
+BUILD     := build
+GUEST     := $(BUILD)/guest.wasm
+HOST      := $(BUILD)/edgetoken-host
+COMPONENT := $(BUILD)/edgetoken.component.wasm
+GO_FILES  := $(shell find . -name '*.go' -not -path './node_modules/*' -not -path './build/*')
+
+.PHONY: all guest host component run test test-short deps vet bench clean
+
+all: guest host
+
+guest: $(GUEST)
+$(GUEST): $(GO_FILES) go.mod go.sum
+	@mkdir -p $(BUILD)
+	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -ldflags=-s -o $@ ./component
+
+host: $(HOST)
+$(HOST): $(GO_FILES) go.mod go.sum
+	@mkdir -p $(BUILD)
+	$(GO) build -trimpath -o $@ ./host
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: node_modules/.package-lock.json
+
+component: $(COMPONENT)
+$(COMPONENT): $(GUEST) deps $(wildcard wit/*.wit wit/deps/*/*.wit scripts/component/*.mjs scripts/component/adapter/*)
+	$(NODE) scripts/component/componentize.mjs $(GUEST) $@
+
+# The embedded default: no Azure account needed. The resource and app IDs
+# are placeholders that the local authority accepts.
+run: guest host
+	SPEECH_RESOURCE_ID=$${SPEECH_RESOURCE_ID:-/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local/providers/Microsoft.CognitiveServices/accounts/local-speech} \
+	API_APP_ID=$${API_APP_ID:-00000000-0000-0000-0000-0000000000a1} \
+	$(HOST) -wasm $(GUEST) -local-authority
+
+vet:
+	$(GO) vet ./...
+	GOOS=wasip1 GOARCH=wasm $(GO) vet ./component/...
+
+test-short: vet
+	$(GO) test -short -count=1 ./...
+
+test: vet guest component
+	$(GO) test -count=1 -timeout 20m ./...
+
+bench: guest host component
+	$(GO) run ./bench -out BENCHMARKS.md
+
+clean:
+	rm -rf $(BUILD)
