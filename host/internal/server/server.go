@@ -1,0 +1,298 @@
+// Package server is the host's HTTP front end. It applies the limits the
+// guest cannot (body and header size, timeouts, concurrent requests), keeps
+// the internal refresh route out of reach of outside clients, gives each
+// request an ID, logs it, and passes it to the guest as a wasihost.Request.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/edgetoken/edgetoken/host/internal/wasihost"
+)
+
+// Defaults used when the matching Config field is zero.
+const (
+	DefaultMaxBodyBytes      = 64 << 10
+	DefaultMaxHeaderBytes    = 16 << 10
+	DefaultMaxInFlight       = 512
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultReadTimeout       = 15 * time.Second
+	// DefaultWriteTimeout exceeds the pool's call time limit, so a slow
+	// guest call ends with the host's 504 rather than a cut connection.
+	DefaultWriteTimeout = 45 * time.Second
+	DefaultIdleTimeout  = 60 * time.Second
+)
+
+// InternalPrefix is the path prefix of the routes only the host may call.
+const InternalPrefix = "/.edgetoken"
+
+// RefreshKeyHeader carries the key that authorizes the internal refresh
+// route. It is removed from every outside request.
+const RefreshKeyHeader = "Edgetoken-Refresh-Key"
+
+// RequestIDHeader is read from the request when its value is sane and is set
+// on every response.
+const RequestIDHeader = "X-Request-Id"
+
+// Handler runs one request in the guest. An error means the guest produced
+// no response; an error wrapping context.DeadlineExceeded means the call
+// ran out of time.
+type Handler func(ctx context.Context, req *wasihost.Request) (*wasihost.Response, error)
+
+// Config describes a Server. Handler is required; the zero value of every
+// other field means its default.
+type Config struct {
+	Handler Handler
+
+	// MaxBodyBytes caps a request body; a larger one gets 413.
+	MaxBodyBytes int64
+	// MaxHeaderBytes caps the request line and headers. net/http answers a
+	// larger request with 431 and a plain-text body, before the handler.
+	MaxHeaderBytes int
+	// MaxInFlight caps concurrent requests; one more gets 503 with
+	// Retry-After instead of waiting.
+	MaxInFlight int
+
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+
+	Logger *slog.Logger // defaults to slog.Default()
+}
+
+// Server serves the guest over HTTP.
+type Server struct {
+	handler  Handler
+	maxBody  int64
+	inFlight chan struct{} // one element per request in progress
+	log      *slog.Logger
+	http     *http.Server
+}
+
+// New returns a Server for cfg. It does not listen yet.
+func New(cfg Config) *Server {
+	s := &Server{
+		handler:  cfg.Handler,
+		maxBody:  orDefault(cfg.MaxBodyBytes, DefaultMaxBodyBytes),
+		inFlight: make(chan struct{}, orDefault(cfg.MaxInFlight, DefaultMaxInFlight)),
+		log:      cfg.Logger,
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.http = &http.Server{
+		Handler:           s,
+		MaxHeaderBytes:    orDefault(cfg.MaxHeaderBytes, DefaultMaxHeaderBytes),
+		ReadHeaderTimeout: orDefault(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		ReadTimeout:       orDefault(cfg.ReadTimeout, DefaultReadTimeout),
+		WriteTimeout:      orDefault(cfg.WriteTimeout, DefaultWriteTimeout),
+		IdleTimeout:       orDefault(cfg.IdleTimeout, DefaultIdleTimeout),
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	return s
+}
+
+func orDefault[T int | int64 | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// Serve accepts connections on ln until Shutdown. It returns
+// http.ErrServerClosed after Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	return s.http.Serve(ln)
+}
+
+// Shutdown stops accepting connections and waits, until ctx ends, for the
+// requests in progress to finish.
+func (s *Server) Shutdown(ctx context.Context) error {
+	return s.http.Shutdown(ctx)
+}
+
+// InFlight returns the number of requests in progress.
+func (s *Server) InFlight() int {
+	return len(s.inFlight)
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := requestID(r.Header.Get(RequestIDHeader))
+	w.Header().Set(RequestIDHeader, id)
+	rec := &statusRecorder{ResponseWriter: w}
+
+	s.serve(rec, r, id)
+
+	s.log.Info("request",
+		"method", r.Method,
+		"path", r.URL.Path,
+		"status", rec.status,
+		"duration", time.Since(start),
+		"request_id", id)
+}
+
+func (s *Server) serve(w *statusRecorder, r *http.Request, id string) {
+	select {
+	case s.inFlight <- struct{}{}:
+		defer func() { <-s.inFlight }()
+	default:
+		w.Header().Set("Retry-After", "1")
+		writeDetail(w, http.StatusServiceUnavailable, "server busy")
+		return
+	}
+
+	if isInternal(r) {
+		writeDetail(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	r.Header.Del(RefreshKeyHeader)
+
+	body, err := s.readBody(w, r)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeDetail(w, http.StatusRequestEntityTooLarge, "Request body too large")
+			return
+		}
+		s.log.Info("read request body", "request_id", id, "error", err)
+		writeDetail(w, http.StatusBadRequest, "Invalid request body")
+		return
+	}
+
+	req := &wasihost.Request{
+		Method:        r.Method,
+		Scheme:        "http",
+		Authority:     r.Host,
+		PathWithQuery: r.URL.RequestURI(),
+		Header:        r.Header,
+		Body:          body,
+	}
+	if r.TLS != nil {
+		req.Scheme = "https"
+	}
+
+	resp, err := s.handler(r.Context(), req)
+	if err != nil {
+		s.writeError(w, id, err)
+		return
+	}
+	writeResponse(w, resp)
+}
+
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.ContentLength > s.maxBody {
+		return nil, &http.MaxBytesError{Limit: s.maxBody}
+	}
+	return io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+}
+
+func (s *Server) writeError(w http.ResponseWriter, id string, err error) {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		s.log.Error("guest call timed out", "request_id", id, "error", err)
+		writeDetail(w, http.StatusGatewayTimeout, "Gateway Timeout")
+	case errors.Is(err, context.Canceled):
+		// The client left while the request waited for an instance.
+		s.log.Info("request canceled", "request_id", id, "error", err)
+		writeDetail(w, http.StatusServiceUnavailable, "server busy")
+	default:
+		s.log.Error("guest call failed", "request_id", id, "error", err)
+		writeDetail(w, http.StatusInternalServerError, "Internal Server Error")
+	}
+}
+
+// isInternal reports whether the request is for the host-only routes, in
+// any spelling that could reach them: a percent-encoded path, a path with
+// "." or ".." segments, or repeated slashes.
+func isInternal(r *http.Request) bool {
+	for _, p := range []string{r.URL.Path, r.URL.EscapedPath(), r.RequestURI} {
+		p = strings.ToLower(path.Clean("/" + p))
+		if p == InternalPrefix || strings.HasPrefix(p, InternalPrefix+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// hopHeaders are connection-level fields that describe the guest's message,
+// not the one net/http writes.
+var hopHeaders = []string{"Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade",
+	"Proxy-Connection", "Te", "Trailer", "Content-Length"}
+
+func writeResponse(w http.ResponseWriter, resp *wasihost.Response) {
+	h := w.Header()
+	for name, values := range resp.Header {
+		if strings.EqualFold(name, RequestIDHeader) {
+			continue
+		}
+		h[http.CanonicalHeaderKey(name)] = append([]string(nil), values...)
+	}
+	for _, name := range hopHeaders {
+		h.Del(name)
+	}
+	h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
+	status := resp.Status
+	if status < 100 || status > 999 {
+		status = http.StatusInternalServerError
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(resp.Body)
+}
+
+// writeDetail writes an error in the shape the guest uses,
+// {"detail":"<message>"}. message must need no JSON escaping.
+func writeDetail(w http.ResponseWriter, status int, message string) {
+	body := `{"detail":"` + message + `"}`
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, body)
+}
+
+// requestID returns the client's ID when it is 1 to 128 characters of
+// letters, digits and "-._:", and a new random one otherwise, so a log line
+// never carries arbitrary client text.
+func requestID(client string) string {
+	if client != "" && len(client) <= 128 && strings.Trim(client,
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._:") == "" {
+		return client
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// statusRecorder remembers the status written, for the log line.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func envOf(m map[string]string) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		v, ok := m[name]
+		return v, ok
+	}
+}
+
+func TestRunConfigErrors(t *testing.T) {
+	const secret = "s3cr3t-value-never-printed"
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantMsg string
+	}{
+		{"missing_resource_id", []string{"-wasm", "/dev/null"},
+			map[string]string{"AZURE_CLIENT_SECRET": secret, "API_APP_ID": "x"}, "SPEECH_RESOURCE_ID"},
+		{"secret_without_ids", []string{"-wasm", "/dev/null"},
+			map[string]string{"AZURE_CLIENT_SECRET": secret, "LOCAL_MODE": "true",
+				"SPEECH_RESOURCE_ID": "/subscriptions/x/resourceGroups/g/providers/Microsoft.CognitiveServices/accounts/a"},
+			"AZURE_TENANT_ID"},
+		{"bad_port", nil, map[string]string{"PORT": "eighty"}, `PORT "eighty" is invalid`},
+		{"bad_memory", []string{"-memory-limit", "1"}, nil, "-memory-limit 1 is invalid"},
+		{"no_guest", []string{"-wasm", ""}, map[string]string{"AZURE_CLIENT_SECRET": secret}, "no guest module"},
+		{"unreadable_guest", []string{"-wasm", "/nonexistent/guest.wasm"}, nil, "read guest module"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			code := run(tc.args, envOf(tc.env), &stderr)
+			if code != 2 {
+				t.Errorf("exit code = %d, want 2; output:\n%s", code, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tc.wantMsg) {
+				t.Errorf("output lacks %q:\n%s", tc.wantMsg, stderr.String())
+			}
+			if strings.Contains(stderr.String(), secret) {
+				t.Errorf("output contains the secret:\n%s", stderr.String())
+			}
+		})
+	}
+}
+
+func TestPortReplacesAddrPort(t *testing.T) {
+	f, err := parseFlags([]string{"-addr", "127.0.0.1:9000"}, envOf(map[string]string{"PORT": "8080"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.addr != "127.0.0.1:8080" {
+		t.Errorf("addr = %q, want 127.0.0.1:8080", f.addr)
+	}
+}
+
+func TestLocalAuthorityWhenNoCredentials(t *testing.T) {
+	if hasCredentials(envOf(map[string]string{"SPEECH_RESOURCE_ID": "x"})) {
+		t.Error("hasCredentials without credential variables = true")
+	}
+	if !hasCredentials(envOf(map[string]string{"IDENTITY_ENDPOINT": "http://127.0.0.1:1/msi/token"})) {
+		t.Error("hasCredentials with IDENTITY_ENDPOINT = false")
+	}
+}

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/edgetoken/edgetoken/host/internal/refresher"
+	"github.com/edgetoken/edgetoken/host/internal/server"
+	"github.com/edgetoken/edgetoken/host/internal/wasihost"
+)
+
+// guestRefresh returns the refresher's call: the internal request
+// POST /.edgetoken/refresh/<name> with the refresh key, sent straight to the
+// guest, past the front end that blocks that route for outside clients.
+func guestRefresh(do server.Handler, key string) func(context.Context, string) (refresher.Result, error) {
+	return func(ctx context.Context, name string) (refresher.Result, error) {
+		resp, err := do(ctx, &wasihost.Request{
+			Method:        http.MethodPost,
+			Scheme:        "http",
+			Authority:     "localhost",
+			PathWithQuery: server.InternalPrefix + "/refresh/" + name,
+			Header:        http.Header{server.RefreshKeyHeader: {key}},
+		})
+		if err != nil {
+			return refresher.Result{}, fmt.Errorf("refresh %s: %w", name, err)
+		}
+
+		if resp.Status != http.StatusOK {
+			// Error bodies are {"detail":"<safe message>"}, with no token.
+			var e struct {
+				Detail string `json:"detail"`
+			}
+			_ = json.Unmarshal(resp.Body, &e)
+			return refresher.Result{}, fmt.Errorf("refresh %s: guest returned status %d: %q",
+				name, resp.Status, e.Detail)
+		}
+		var r struct {
+			ExpiresOn int64 `json:"expires_on"`
+			RefreshOn int64 `json:"refresh_on"`
+		}
+		if err := json.Unmarshal(resp.Body, &r); err != nil || r.ExpiresOn == 0 {
+			return refresher.Result{}, fmt.Errorf("refresh %s: invalid guest response (%d bytes)",
+				name, len(resp.Body))
+		}
+		res := refresher.Result{ExpiresOn: time.Unix(r.ExpiresOn, 0)}
+		if r.RefreshOn != 0 {
+			res.RefreshOn = time.Unix(r.RefreshOn, 0)
+		}
+		return res, nil
+	}
+}
