@@ -1,0 +1,71 @@
+package entra
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/edgetoken/edgetoken/internal/token"
+)
+
+// errRedirect is returned by the CheckRedirect of the client that sends
+// token requests. A token endpoint never redirects, and following one would
+// send the credential to another address.
+var errRedirect = errors.New("redirect not followed")
+
+// withoutRedirects returns a copy of client that does not follow redirects.
+// A nil client means http.DefaultClient.
+func withoutRedirects(client *http.Client) *http.Client {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	c := *client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &c
+}
+
+// send sends a token request and turns the response into a token or an
+// *AuthError. No error built here quotes the request body or headers,
+// because they contain the secret, assertion or identity header. A
+// transport error names only the method and URL, and no URL built in this
+// package contains a secret.
+func send(client *http.Client, req *http.Request, credential string, now func() time.Time) (token.Token, error) {
+	resp, err := client.Do(req)
+	if err != nil {
+		return token.Token{}, &AuthError{Credential: credential, Err: err}
+	}
+	defer resp.Body.Close()
+
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
+	if err != nil {
+		return token.Token{}, &AuthError{
+			Credential: credential, StatusCode: resp.StatusCode,
+			Err: fmt.Errorf("read response body: %w", err),
+		}
+	}
+	if len(body) > maxBodyBytes {
+		return token.Token{}, &AuthError{
+			Credential: credential, StatusCode: resp.StatusCode,
+			Err: fmt.Errorf("response body is over %d bytes", maxBodyBytes),
+		}
+	}
+
+	received := now()
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		e := newResponseError(credential, resp.StatusCode, body, 0)
+		e.Err = errRedirect
+		return token.Token{}, e
+	}
+	if resp.StatusCode != http.StatusOK {
+		retryAfter := parseRetryAfter(resp.Header.Get("Retry-After"), received)
+		return token.Token{}, newResponseError(credential, resp.StatusCode, body, retryAfter)
+	}
+
+	t, err := parseToken(body, received)
+	if err != nil {
+		return token.Token{}, &AuthError{Credential: credential, StatusCode: resp.StatusCode, Err: err}
+	}
+	return t, nil
+}
