@@ -1,0 +1,360 @@
+package token
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Defaults of CacheOptions.
+const (
+	DefaultLeaseDuration = 10 * time.Second
+	DefaultWaitTimeout   = 10 * time.Second
+	DefaultPollInterval  = 25 * time.Millisecond
+)
+
+// CacheOptions configures a Cache. A zero duration other than MinLifetime
+// means its default.
+type CacheOptions struct {
+	// MinLifetime is the shortest remaining lifetime of a token that Get
+	// returns. Zero means no minimum; config.Settings.MinLifetime is the
+	// usual value.
+	MinLifetime time.Duration
+	// LeaseDuration is the length of a lease window: a lease whose holder
+	// died expires at the end of its window, and after a failed refresh
+	// with a still-usable token the next attempt waits for the next window.
+	LeaseDuration time.Duration
+	// WaitTimeout bounds how long a caller waits for another caller's fetch.
+	WaitTimeout time.Duration
+	// PollInterval is the pause between two reads of the store while waiting.
+	PollInterval time.Duration
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+	// Sleep pauses for d or until ctx is done; nil means a timer.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Cache serves tokens from a Store shared by all instances and fetches a new
+// one from a Fetcher when the stored one is missing or old, with at most one
+// fetch per scope in flight across instances.
+//
+// # Freshness
+//
+// A stored token is usable while it has at least MinLifetime left, or,
+// for a token whose whole lifetime is short, until its RefreshOn (see
+// RefreshOn). Get returns a usable token at once while the time is before
+// its RefreshOn. Past RefreshOn, the caller that takes the lease refreshes
+// synchronously before it returns (a wasm instance may end with its request,
+// so there is no background refresh), and every other caller gets the
+// stored token at once.
+//
+// # Lease
+//
+// The lease is a counter under "lease/<scope>/<window>", where <window> is
+// the Unix time divided by LeaseDuration. The caller whose Increment
+// returns 1 fetches, stores "token/<scope>" and deletes the lease. Callers
+// without a usable token poll the store until a usable token appears, the
+// lease is deleted without one (the holder's fetch failed), or WaitTimeout
+// passes. When the window ends while they wait, they compete for the next
+// window's lease, so a holder that died delays them by one window at most.
+//
+// # Failures
+//
+// When a fetch fails and the stored token is still usable, Get and Refresh
+// return that token with a *UsableError, and the lease is kept until its
+// window ends, so a failing authority gets about one attempt per
+// LeaseDuration and scope. Without a usable token the error is returned and
+// the lease is deleted, so the next request tries again.
+type Cache struct {
+	store       Store
+	fetcher     Fetcher
+	minLifetime time.Duration
+	lease       time.Duration
+	waitTimeout time.Duration
+	poll        time.Duration
+	now         func() time.Time
+	sleep       func(context.Context, time.Duration) error
+}
+
+// NewCache returns a Cache over store and fetcher.
+func NewCache(store Store, fetcher Fetcher, opts CacheOptions) *Cache {
+	c := &Cache{
+		store:       store,
+		fetcher:     fetcher,
+		minLifetime: opts.MinLifetime,
+		lease:       opts.LeaseDuration,
+		waitTimeout: opts.WaitTimeout,
+		poll:        opts.PollInterval,
+		now:         opts.Now,
+		sleep:       opts.Sleep,
+	}
+	if c.lease < time.Second {
+		c.lease = DefaultLeaseDuration
+	}
+	if c.waitTimeout <= 0 {
+		c.waitTimeout = DefaultWaitTimeout
+	}
+	if c.poll <= 0 {
+		c.poll = DefaultPollInterval
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.sleep == nil {
+		c.sleep = sleepContext
+	}
+	return c
+}
+
+// TokenKey returns the store key of the token for scope.
+func TokenKey(scope string) string { return "token/" + scope }
+
+// LeaseKey returns the store key of the lease for scope in a lease window.
+func LeaseKey(scope string, window int64) string {
+	return "lease/" + scope + "/" + strconv.FormatInt(window, 10)
+}
+
+// Stored returns the stored token for scope without fetching, and whether
+// there is one.
+func (c *Cache) Stored(scope string) (Token, bool, error) {
+	b, ok, err := c.store.Get(TokenKey(scope))
+	if err != nil {
+		return Token{}, false, fmt.Errorf("read token for scope %q: %w", scope, err)
+	}
+	if !ok {
+		return Token{}, false, nil
+	}
+	r, err := DecodeRecord(b)
+	if err != nil {
+		return Token{}, false, fmt.Errorf("read token for scope %q: %w", scope, err)
+	}
+	return r.Token(), true, nil
+}
+
+// Usable reports whether t may be handed out at now.
+func (c *Cache) Usable(t Token, now time.Time) bool {
+	if !now.Before(t.ExpiresOn) {
+		return false
+	}
+	return t.ExpiresOn.Sub(now) >= c.minLifetime || now.Before(t.RefreshOn)
+}
+
+func (c *Cache) fresh(t Token, now time.Time) bool {
+	return c.Usable(t, now) && now.Before(t.RefreshOn)
+}
+
+// Get returns a usable token for scope, fetching one if needed as the type
+// documentation describes. A non-nil error with a non-empty token is a
+// *UsableError.
+func (c *Cache) Get(ctx context.Context, scope string) (Token, error) {
+	now := c.now()
+	old, found, err := c.Stored(scope)
+	if err != nil {
+		// A damaged record is replaced by the next fetch; a failing store
+		// makes the lease fail below as well.
+		found = false
+	}
+	if found && c.fresh(old, now) {
+		return old, nil
+	}
+	oldUsable := found && c.Usable(old, now)
+
+	won, key, err := c.acquire(scope, now)
+	if err != nil {
+		if oldUsable {
+			return old, &UsableError{Scope: scope, Stale: true, Err: err}
+		}
+		return Token{}, err
+	}
+	if won {
+		// Another caller may have stored a token between the read above and
+		// the lease; use it instead of fetching again.
+		if t, ok, err := c.Stored(scope); err == nil && ok && c.fresh(t, c.now()) {
+			c.release(key)
+			return t, nil
+		}
+		return c.fetchHeld(ctx, scope, key, old, oldUsable)
+	}
+	if oldUsable {
+		return old, nil
+	}
+	return c.wait(ctx, scope, key, old, false, func(t Token, now time.Time) bool {
+		return c.Usable(t, now)
+	})
+}
+
+// Refresh fetches a new token for scope under the lease even if the stored
+// one is fresh; the host's timer calls it. If another caller holds the
+// lease, Refresh waits for that caller's token. A non-nil error with a
+// non-empty token is a *UsableError.
+func (c *Cache) Refresh(ctx context.Context, scope string) (Token, error) {
+	now := c.now()
+	old, found, err := c.Stored(scope)
+	if err != nil {
+		found = false
+	}
+	oldUsable := found && c.Usable(old, now)
+
+	won, key, err := c.acquire(scope, now)
+	if err != nil {
+		if oldUsable {
+			return old, &UsableError{Scope: scope, Stale: true, Err: err}
+		}
+		return Token{}, err
+	}
+	if won {
+		return c.fetchHeld(ctx, scope, key, old, oldUsable)
+	}
+	return c.wait(ctx, scope, key, old, oldUsable, func(t Token, now time.Time) bool {
+		return c.Usable(t, now) && (t.Value != old.Value || !t.ExpiresOn.Equal(old.ExpiresOn))
+	})
+}
+
+// acquire takes the lease for scope in the window of now.
+func (c *Cache) acquire(scope string, now time.Time) (won bool, key string, err error) {
+	window := c.window(now)
+	key = LeaseKey(scope, window)
+	n, err := c.store.Increment(key, 1)
+	if err != nil {
+		return false, key, fmt.Errorf("take lease for scope %q: %w", scope, err)
+	}
+	if n != 1 {
+		return false, key, nil
+	}
+	// The previous window's lease is over; delete it in case a dead holder
+	// or a failed refresh left it, so the store does not collect them.
+	_ = c.store.Delete(LeaseKey(scope, window-1))
+	return true, key, nil
+}
+
+func (c *Cache) window(now time.Time) int64 {
+	return now.Unix() / int64(c.lease/time.Second)
+}
+
+// release deletes the lease. A failed delete is ignored: the lease then
+// expires with its window.
+func (c *Cache) release(key string) { _ = c.store.Delete(key) }
+
+// fetchHeld fetches and stores a token while the caller holds the lease
+// under key.
+func (c *Cache) fetchHeld(ctx context.Context, scope, key string, old Token, oldUsable bool) (Token, error) {
+	t, err := c.fetcher.FetchToken(ctx, scope)
+	if err == nil && t.Value == "" {
+		err = errors.New("the fetcher returned an empty token")
+	}
+	if err == nil && !t.ExpiresOn.After(c.now()) {
+		err = fmt.Errorf("the fetched token expired at %s", t.ExpiresOn.UTC().Format(time.RFC3339))
+	}
+	if err != nil {
+		err = fmt.Errorf("fetch token for scope %q: %w", scope, err)
+		if oldUsable && c.Usable(old, c.now()) {
+			return old, &UsableError{Scope: scope, Stale: true, Err: err}
+		}
+		c.release(key)
+		return Token{}, err
+	}
+
+	now := c.now()
+	if t.RefreshOn.IsZero() {
+		t.RefreshOn = RefreshOn(now, t.ExpiresOn, 0, c.minLifetime)
+	}
+	// Truncate to the stored precision, so every caller sees the same times.
+	t = t.Record().Token()
+
+	b, err := EncodeRecord(t.Record())
+	if err == nil {
+		err = c.store.Set(TokenKey(scope), b)
+	}
+	c.release(key)
+	if err != nil {
+		return t, &UsableError{Scope: scope, Err: fmt.Errorf("store token: %w", err)}
+	}
+	return t, nil
+}
+
+// wait polls the store while another caller holds the lease under key,
+// until done accepts the stored token.
+func (c *Cache) wait(ctx context.Context, scope, key string, old Token, oldUsable bool,
+	done func(Token, time.Time) bool) (Token, error) {
+	deadline := c.now().Add(c.waitTimeout)
+	fail := func(err error) (Token, error) {
+		if oldUsable && c.Usable(old, c.now()) {
+			return old, &UsableError{Scope: scope, Stale: true, Err: err}
+		}
+		return Token{}, fmt.Errorf("token for scope %q: %w", scope, err)
+	}
+	for {
+		if err := c.sleep(ctx, c.poll); err != nil {
+			return fail(err)
+		}
+		now := c.now()
+		if t, ok, err := c.Stored(scope); err == nil && ok && done(t, now) {
+			return t, nil
+		}
+
+		// The lease window ended: the holder may have died, so compete for
+		// the next lease.
+		if w := c.window(now); LeaseKey(scope, w) != key {
+			won, next, err := c.acquire(scope, now)
+			if err != nil {
+				return fail(err)
+			}
+			if won {
+				return c.fetchHeld(ctx, scope, next, old, oldUsable)
+			}
+			key = next
+		}
+
+		if _, held, err := c.store.Get(key); err == nil && !held {
+			// The holder released the lease. It stores the token first, so
+			// read once more before reporting its failure.
+			if t, ok, err := c.Stored(scope); err == nil && ok && done(t, c.now()) {
+				return t, nil
+			}
+			return fail(ErrRefreshFailed)
+		}
+		if !now.Before(deadline) {
+			return fail(ErrWaitTimeout)
+		}
+	}
+}
+
+func sleepContext(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// RefreshOn returns when a token issued at issued and expiring at expiresOn
+// should be refreshed: after refreshIn when the authority sent refresh_in
+// (zero when it did not), otherwise at half the lifetime, as MSAL does. The
+// result is never later than expiresOn - minLifetime, so a refresh starts
+// while the token can still be served, unless the whole lifetime is shorter
+// than twice minLifetime; then it is the half-life, and the Cache serves the
+// token until that point.
+func RefreshOn(issued, expiresOn time.Time, refreshIn, minLifetime time.Duration) time.Time {
+	lifetime := expiresOn.Sub(issued)
+	if lifetime <= 0 {
+		return issued
+	}
+	half := issued.Add(lifetime / 2)
+	at := half
+	if refreshIn > 0 && refreshIn < lifetime {
+		at = issued.Add(refreshIn)
+	}
+	latest := expiresOn.Add(-minLifetime)
+	if latest.Before(half) {
+		latest = half
+	}
+	if at.After(latest) {
+		at = latest
+	}
+	return at
+}
