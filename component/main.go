@@ -1,24 +1,134 @@
 //go:build wasip1
 
 // Command component is the token service guest: a wasip1 reactor that
-// serves wasi:http/incoming-handler requests.
+// serves wasi:http/incoming-handler requests. It reads its settings from
+// the config store, keeps tokens in the key-value store and fetches them
+// through wasi:http/outgoing-handler, so it runs unchanged on our wazero
+// host and on WASI HTTP runtimes such as Spin.
 package main
 
 import (
 	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
 
+	"github.com/edgetoken/edgetoken/component/internal/wasiconfig"
 	"github.com/edgetoken/edgetoken/component/internal/wasihttp"
+	"github.com/edgetoken/edgetoken/component/internal/wasikv"
+	"github.com/edgetoken/edgetoken/internal/access"
+	"github.com/edgetoken/edgetoken/internal/config"
+	"github.com/edgetoken/edgetoken/internal/entra"
 	"github.com/edgetoken/edgetoken/internal/service"
+	"github.com/edgetoken/edgetoken/internal/token"
 )
 
 func main() {}
 
-func init() {
-	wasihttp.Handle(func(ctx context.Context, req *service.Request) *service.Response {
-		return &service.Response{
-			Status: 404,
-			Header: []service.Field{{Name: "content-type", Value: "application/json"}},
-			Body:   []byte(`{"detail":"Not Found"}`),
+var errNoFederatedToken = errors.New("config store key azure_federated_token is empty: " +
+	"set it, or let the host fill it from AZURE_FEDERATED_TOKEN_FILE")
+
+func init() { wasihttp.Handle(serve) }
+
+// logger writes to the runtime's stderr. Messages never carry a token or
+// secret: the packages below log scopes, codes and IDs only.
+var logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
+// The handler is built on the first request of each instance and kept for
+// the instance's life. The config store remains the source of truth: an
+// edge instance lives for one request, and our host's settings do not
+// change while it runs.
+var (
+	setupOnce sync.Once
+	handler   *service.Handler
+	setupErr  error
+)
+
+var misconfigured = &service.Response{
+	Status: 500,
+	Header: []service.Field{{Name: "content-type", Value: "application/json"}, {Name: "cache-control", Value: "no-store"}},
+	Body:   []byte(`{"detail":"token service is misconfigured; see its log"}`),
+}
+
+func serve(ctx context.Context, req *service.Request) *service.Response {
+	setupOnce.Do(func() { handler, setupErr = setup() })
+	if setupErr != nil {
+		logger.Error("setup failed", "error", setupErr)
+		return misconfigured
+	}
+	return handler.Serve(ctx, req)
+}
+
+// lookup reads a setting by its environment name from the config store,
+// where it is kept in lower case because Spin variable names must be.
+func lookup(name string) (string, bool) {
+	v, ok, err := wasiconfig.Get(strings.ToLower(name))
+	if err != nil {
+		logger.Error("config store read failed", "key", strings.ToLower(name), "error", err)
+		return "", false
+	}
+	return v, ok
+}
+
+func setup() (*service.Handler, error) {
+	settings, err := config.Load(lookup)
+	if err != nil {
+		return nil, err
+	}
+	accessSettings, err := access.LoadSettings(lookup)
+	if err != nil {
+		return nil, err
+	}
+
+	client := &http.Client{Transport: wasihttp.Transport{}}
+	credential, err := entra.New(entraOptions(settings), client)
+	if err != nil {
+		return nil, err
+	}
+
+	store := wasikv.New("default")
+	cache := token.NewCache(store, credential, token.CacheOptions{MinLifetime: settings.MinLifetime})
+
+	opts := service.Options{Logger: logger}
+	if key, ok := lookup("REFRESH_KEY"); ok {
+		opts.RefreshKey = key
+	}
+	if accessSettings.Enabled() {
+		opts.Guard = access.New(accessSettings, store, client, nil)
+	}
+	return service.New(settings, cache, opts), nil
+}
+
+// entraOptions maps the settings to a credential. The guest has no file
+// system, so certificate and federated token arrive as contents; our host
+// reads the files and re-reads the token file on every lookup.
+func entraOptions(s *config.Settings) entra.Options {
+	opts := entra.Options{
+		Selection:        string(s.Credential),
+		TenantID:         s.TenantID,
+		ClientID:         s.ClientID,
+		ClientSecret:     s.ClientSecret,
+		AuthorityHost:    s.AuthorityHost,
+		IdentityEndpoint: s.IdentityEndpoint,
+		IdentityHeader:   s.IdentityHeader,
+	}
+	if s.ClientCertificate != "" {
+		opts.ClientCertificate = []byte(s.ClientCertificate)
+	}
+	if s.FederatedToken != "" || s.FederatedTokenFile != "" {
+		opts.FederatedToken = func(context.Context) (string, error) {
+			v, _ := lookup(config.EnvFederatedToken)
+			if v = strings.TrimSpace(v); v == "" {
+				return "", errNoFederatedToken
+			}
+			return v, nil
 		}
-	})
+	}
+	if v, ok := lookup("IMDS_ENDPOINT"); ok {
+		opts.IMDSEndpoint = v
+	}
+	return opts
 }

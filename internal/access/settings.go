@@ -318,3 +318,10 @@ func validCookieName(name string) bool {
 	}
 	return true
 }
+
+// Enabled reports whether any control is on. With none on, the handler
+// skips the guard and behaves as the original service did.
+func (s Settings) Enabled() bool {
+	return s.EnforceOrigins || s.ClientRate.PerMinute > 0 || s.OriginRate.PerMinute > 0 ||
+		s.Auth.JWKSURL != "" || s.Cookie.Enabled
+}

@@ -52,9 +52,13 @@ type Settings struct {
 	ClientCertificatePath     string
 	ClientCertificatePassword string
 	FederatedTokenFile        string
-	IdentityEndpoint          string
-	IdentityHeader            string
-	Credential                Credential
+	// ClientCertificate and FederatedToken carry the contents of those
+	// files where the runtime has no file system.
+	ClientCertificate string
+	FederatedToken    string
+	IdentityEndpoint  string
+	IdentityHeader    string
+	Credential        Credential
 
 	// SpeechRefreshInterval is the longest time between two refreshes of
 	// the Speech token by the host's timer.
@@ -111,6 +115,8 @@ func (s *Settings) LogValue() slog.Value {
 		slog.String("azure_client_certificate_path", s.ClientCertificatePath),
 		slog.String("azure_client_certificate_password", secret(s.ClientCertificatePassword)),
 		slog.String("azure_federated_token_file", s.FederatedTokenFile),
+		slog.String("azure_client_certificate", secret(s.ClientCertificate)),
+		slog.String("azure_federated_token", secret(s.FederatedToken)),
 		slog.String("identity_endpoint", s.IdentityEndpoint),
 		slog.String("identity_header", secret(s.IdentityHeader)),
 		slog.String("azure_token_credentials", string(s.Credential)),
@@ -148,12 +154,14 @@ func Load(lookup func(name string) (string, bool)) (*Settings, error) {
 	s.ClientCertificatePath = l.path(EnvClientCertificatePath)
 	s.ClientCertificatePassword = l.secret(EnvClientCertificatePassword)
 	s.FederatedTokenFile = l.path(EnvFederatedTokenFile)
+	s.ClientCertificate = l.get(EnvClientCertificate)
+	s.FederatedToken = l.secret(EnvFederatedToken)
 	s.IdentityEndpoint = l.identityEndpoint()
 	s.IdentityHeader = l.secret(EnvIdentityHeader)
 	s.Credential = l.credential()
 
 	s.SpeechRefreshInterval = l.duration(EnvSpeechRefreshInterval, DefaultSpeechRefreshInterval,
-		10*time.Second, 24*time.Hour)
+		time.Second, 24*time.Hour)
 	s.MinLifetime = l.duration(EnvTokenMinLifetime, DefaultTokenMinLifetime, 0, time.Hour)
 
 	l.checkCredentials(s)

@@ -284,11 +284,11 @@ func TestLoadErrors(t *testing.T) {
 		{"credentials_workload_incomplete", map[string]string{EnvTokenCredentials: "WorkloadIdentityCredential"},
 			"AZURE_FEDERATED_TOKEN_FILE is required: WorkloadIdentityCredential needs it"},
 		{"refresh_interval_unitless", map[string]string{EnvSpeechRefreshInterval: "540"},
-			`SPEECH_TOKEN_REFRESH_INTERVAL "540" is invalid: use a Go duration from 10s to 24h0m0s, such as 9m`},
+			`SPEECH_TOKEN_REFRESH_INTERVAL "540" is invalid: use a Go duration from 1s to 24h0m0s, such as 9m`},
 		{"refresh_interval_too_short", map[string]string{EnvSpeechRefreshInterval: "1ms"},
-			`SPEECH_TOKEN_REFRESH_INTERVAL "1ms" is invalid: use a Go duration from 10s to 24h0m0s, such as 9m`},
+			`SPEECH_TOKEN_REFRESH_INTERVAL "1ms" is invalid: use a Go duration from 1s to 24h0m0s, such as 9m`},
 		{"refresh_interval_too_long", map[string]string{EnvSpeechRefreshInterval: "25h"},
-			`SPEECH_TOKEN_REFRESH_INTERVAL "25h" is invalid: use a Go duration from 10s to 24h0m0s, such as 9m`},
+			`SPEECH_TOKEN_REFRESH_INTERVAL "25h" is invalid: use a Go duration from 1s to 24h0m0s, such as 9m`},
 		{"min_lifetime_negative", map[string]string{EnvTokenMinLifetime: "-1s"},
 			`TOKEN_MIN_LIFETIME "-1s" is invalid: use a Go duration from 0s to 1h0m0s, such as 5m`},
 		{"min_lifetime_too_long", map[string]string{EnvTokenMinLifetime: "61m"},
@@ -407,8 +407,8 @@ func TestLogValueEmptySecretsStayEmpty(t *testing.T) {
 
 func TestVariables(t *testing.T) {
 	vars := Variables()
-	if len(vars) != 19 {
-		t.Errorf("got %d variables, want 19", len(vars))
+	if len(vars) != 21 {
+		t.Errorf("got %d variables, want 21", len(vars))
 	}
 	seen := map[string]bool{}
 	for _, v := range vars {
@@ -420,7 +420,8 @@ func TestVariables(t *testing.T) {
 			t.Errorf("variable %s has no description", v.Name)
 		}
 	}
-	secrets := map[string]bool{EnvClientSecret: true, EnvClientCertificatePassword: true, EnvIdentityHeader: true}
+	secrets := map[string]bool{EnvClientSecret: true, EnvClientCertificatePassword: true, EnvIdentityHeader: true,
+		EnvClientCertificate: true, EnvFederatedToken: true}
 	for _, v := range vars {
 		if v.Secret != secrets[v.Name] {
 			t.Errorf("%s: Secret = %v, want %v", v.Name, v.Secret, secrets[v.Name])

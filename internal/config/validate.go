@@ -246,6 +246,12 @@ func (l *loader) authorityHost() string {
 		l.fail(EnvAuthorityHost, v, urlRule)
 		return ""
 	}
+	// The tenant and the token path are appended to the host, so a path
+	// here would build a URL the authority does not serve.
+	if u, err := url.Parse(v); err != nil || strings.Trim(u.Path, "/") != "" {
+		l.fail(EnvAuthorityHost, v, "give only scheme://host[:port], such as "+DefaultAuthorityHost+", without a path")
+		return ""
+	}
 	return v
 }
 
@@ -326,6 +332,12 @@ func (l *loader) checkCredentials(s *Settings) {
 	if s.ClientCertificatePath != "" {
 		needIDs(EnvClientCertificatePath)
 	}
+	if s.ClientCertificate != "" {
+		needIDs(EnvClientCertificate)
+	}
+	if s.FederatedToken != "" {
+		needIDs(EnvFederatedToken)
+	}
 	if l.get(EnvClientCertificatePassword) != "" && l.get(EnvClientCertificatePath) == "" {
 		l.require(EnvClientCertificatePath, "AZURE_CLIENT_CERTIFICATE_PASSWORD is set without a certificate")
 	}
@@ -345,11 +357,11 @@ func (l *loader) checkCredentials(s *Settings) {
 	// the tenant and client IDs, so only the missing credential is reported.
 	switch s.Credential {
 	case CredentialEnvironment:
-		if l.get(EnvClientSecret) == "" && l.get(EnvClientCertificatePath) == "" {
+		if l.get(EnvClientSecret) == "" && l.get(EnvClientCertificatePath) == "" && l.get(EnvClientCertificate) == "" {
 			l.require(EnvClientSecret, "EnvironmentCredential needs AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH")
 		}
 	case CredentialWorkloadIdentity:
-		if l.get(EnvFederatedTokenFile) == "" {
+		if l.get(EnvFederatedTokenFile) == "" && l.get(EnvFederatedToken) == "" {
 			l.require(EnvFederatedTokenFile, "WorkloadIdentityCredential needs it")
 		}
 	}

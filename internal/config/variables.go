@@ -28,6 +28,8 @@ const (
 	EnvClientCertificatePath     = "AZURE_CLIENT_CERTIFICATE_PATH"
 	EnvClientCertificatePassword = "AZURE_CLIENT_CERTIFICATE_PASSWORD"
 	EnvFederatedTokenFile        = "AZURE_FEDERATED_TOKEN_FILE"
+	EnvClientCertificate         = "AZURE_CLIENT_CERTIFICATE"
+	EnvFederatedToken            = "AZURE_FEDERATED_TOKEN"
 	EnvIdentityEndpoint          = "IDENTITY_ENDPOINT"
 	EnvIdentityHeader            = "IDENTITY_HEADER"
 	EnvTokenCredentials          = "AZURE_TOKEN_CREDENTIALS"
@@ -80,6 +82,10 @@ var variables = []Variable{
 		Description: "Password of the client certificate file."},
 	{Name: EnvFederatedTokenFile,
 		Description: "Path of the federated token file for workload identity; needs AZURE_TENANT_ID and AZURE_CLIENT_ID."},
+	{Name: EnvClientCertificate, Secret: true,
+		Description: "PEM text of the client certificate and its key, for runtimes without a file system such as Spin. The host fills it from AZURE_CLIENT_CERTIFICATE_PATH."},
+	{Name: EnvFederatedToken, Secret: true,
+		Description: "Federated token for workload identity, for runtimes without a file system. The host fills it from AZURE_FEDERATED_TOKEN_FILE on every read, so rotation works there."},
 	{Name: EnvIdentityEndpoint,
 		Description: "Managed identity endpoint set by App Service and Container Apps; needs IDENTITY_HEADER."},
 	{Name: EnvIdentityHeader, Secret: true,
@@ -87,7 +93,7 @@ var variables = []Variable{
 	{Name: EnvTokenCredentials,
 		Description: "Credential to use: prod (the default choice), EnvironmentCredential, WorkloadIdentityCredential or ManagedIdentityCredential."},
 	{Name: EnvSpeechRefreshInterval, Default: DefaultSpeechRefreshInterval,
-		Description: "Longest time between refreshes of the Speech token, as a Go duration (10s to 24h)."},
+		Description: "Longest time between refreshes of the Speech token, as a Go duration (1s to 24h)."},
 	{Name: EnvTokenMinLifetime, Default: DefaultTokenMinLifetime,
 		Description: "Shortest remaining lifetime of a token handed to a client, as a Go duration (0s to 1h)."},
 }

@@ -18,6 +18,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+
+	"github.com/edgetoken/edgetoken/internal/token"
 	"reflect"
 	"strings"
 	"sync"
@@ -494,5 +496,16 @@ func TestManagedIdentityIMDS(t *testing.T) {
 	}
 	if got.header.Get("X-IDENTITY-HEADER") != "" {
 		t.Error("IMDS request has X-IDENTITY-HEADER")
+	}
+}
+
+func TestAuthErrorMatchesRejected(t *testing.T) {
+	permanent := &AuthError{Credential: "client secret", StatusCode: 401, Code: "invalid_client"}
+	if !errors.Is(permanent, token.ErrRejected) {
+		t.Error("invalid_client does not match token.ErrRejected")
+	}
+	passing := &AuthError{Credential: "client secret", StatusCode: 503}
+	if errors.Is(passing, token.ErrRejected) {
+		t.Error("503 matches token.ErrRejected")
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/edgetoken/edgetoken/internal/token"
 )
 
 // ErrNoCredential reports that the options name no usable credential: no
@@ -78,6 +80,12 @@ func (e *AuthError) Error() string {
 }
 
 func (e *AuthError) Unwrap() error { return e.Err }
+
+// Is matches token.ErrRejected when the failure is permanent, so the service
+// answers a rejected configuration with 502 and a passing failure with 503.
+func (e *AuthError) Is(target error) bool {
+	return target == token.ErrRejected && e.Permanent()
+}
 
 // permanentCodes are OAuth error codes that the same request will get again:
 // the configuration has to change first.

@@ -21,8 +21,25 @@ type Tokens interface {
 	Refresh(ctx context.Context, scope string) (token.Token, error)
 }
 
+// Guard decides whether a token request may go on: origin enforcement, rate
+// limits and caller authentication. *access.Guard implements it.
+type Guard interface {
+	// Check returns nil when the request may go on, or the complete
+	// rejection. A non-nil error comes with a 503 rejection and is logged.
+	Check(ctx context.Context, r *Request) (*Response, error)
+	// Cookie returns the Set-Cookie field carrying the /api token, and
+	// false when cookie mode is off.
+	Cookie(token string, expiresOn time.Time) (Field, bool)
+	// OmitTokenFromBody reports whether the /api body leaves out the
+	// token because the cookie carries it.
+	OmitTokenFromBody() bool
+}
+
 // Options configures a Handler.
 type Options struct {
+	// Guard, when set, runs on /speech and /api after the CORS preflight
+	// is answered. Nil allows every request, as the original service did.
+	Guard Guard
 	// RefreshKey enables POST /.edgetoken/refresh/<speech|api> for requests
 	// carrying it in the edgetoken-refresh-key header. Empty means the route
 	// does not exist.
@@ -47,6 +64,7 @@ type Handler struct {
 	refreshKey []byte
 	log        *slog.Logger
 	retryAfter string
+	guard      Guard
 	// speechPrefix is `{"speech_token":"aad#<resource ID>#`, built once.
 	speechPrefix []byte
 
@@ -55,7 +73,7 @@ type Handler struct {
 
 // New returns a Handler serving settings' routes with tokens from tokens.
 func New(settings *config.Settings, tokens Tokens, opts Options) *Handler {
-	h := &Handler{settings: settings, tokens: tokens, log: opts.Logger}
+	h := &Handler{settings: settings, tokens: tokens, log: opts.Logger, guard: opts.Guard}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -114,6 +132,9 @@ func (h *Handler) route(ctx context.Context, r *Request) *Response {
 		if !tokenMethod(r.Method) {
 			return methodNotAllowed()
 		}
+		if resp := h.check(ctx, r); resp != nil {
+			return resp
+		}
 		return h.speech(ctx)
 	case "/api":
 		if !h.settings.APIConfigured() {
@@ -122,12 +143,27 @@ func (h *Handler) route(ctx context.Context, r *Request) *Response {
 		if !tokenMethod(r.Method) {
 			return methodNotAllowed()
 		}
+		if resp := h.check(ctx, r); resp != nil {
+			return resp
+		}
 		return h.api(ctx)
 	}
 	if strings.HasPrefix(r.Path, RefreshPrefix) {
 		return h.refresh(ctx, r)
 	}
 	return notFound()
+}
+
+// check runs the guard, if any, and returns its rejection.
+func (h *Handler) check(ctx context.Context, r *Request) *Response {
+	if h.guard == nil {
+		return nil
+	}
+	resp, err := h.guard.Check(ctx, r)
+	if err != nil {
+		h.error("access check failed", "", err)
+	}
+	return resp
 }
 
 func tokenMethod(m string) bool { return m == "GET" || m == "HEAD" || m == "POST" }
@@ -149,13 +185,24 @@ func (h *Handler) api(ctx context.Context) *Response {
 	if !ok {
 		return resp
 	}
+	omit := h.guard != nil && h.guard.OmitTokenFromBody()
 	body := make([]byte, 0, len(t.Value)+48)
-	body = append(body, `{"access_token":`...)
-	body = appendJSONString(body, t.Value)
-	body = append(body, `,"expires_on":"`...)
+	if omit {
+		body = append(body, `{"expires_on":"`...)
+	} else {
+		body = append(body, `{"access_token":`...)
+		body = appendJSONString(body, t.Value)
+		body = append(body, `,"expires_on":"`...)
+	}
 	body = appendJSONInt(body, t.ExpiresOn.Unix())
 	body = append(body, `"}`...)
-	return tokenResponse(body)
+	out := tokenResponse(body)
+	if h.guard != nil {
+		if cookie, ok := h.guard.Cookie(t.Value, t.ExpiresOn); ok {
+			out.Header = append(out.Header, cookie)
+		}
+	}
+	return out
 }
 
 // get returns a token for scope, or the error response to send instead.
