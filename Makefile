@@ -23,10 +23,13 @@ $(GUEST): $(GO_FILES) go.mod go.sum
 	@mkdir -p $(BUILD)
 	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -ldflags=-s -o $@ ./component
 
+# The host binary carries the guest (build tag embed_guest), so it runs
+# with no other file; -wasm still selects another guest.
 host: $(HOST)
-$(HOST): $(GO_FILES) go.mod go.sum
+$(HOST): $(GUEST) $(GO_FILES) go.mod go.sum
 	@mkdir -p $(BUILD)
-	$(GO) build -trimpath -o $@ ./host
+	cp $(GUEST) host/guest.wasm
+	$(GO) build -trimpath -tags embed_guest -o $@ ./host
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -43,7 +46,7 @@ $(COMPONENT): $(GUEST) deps $(wildcard wit/*.wit wit/deps/*/*.wit scripts/compon
 run: guest host
 	SPEECH_RESOURCE_ID=$${SPEECH_RESOURCE_ID:-/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local/providers/Microsoft.CognitiveServices/accounts/local-speech} \
 	API_APP_ID=$${API_APP_ID:-00000000-0000-0000-0000-0000000000a1} \
-	$(HOST) -wasm $(GUEST) -local-authority
+	$(HOST) -local-authority
 
 vet:
 	$(GO) vet ./...
@@ -52,8 +55,15 @@ vet:
 test-short: vet
 	$(GO) test -short -count=1 ./...
 
-test: vet guest component
-	$(GO) test -count=1 -timeout 20m ./...
+# The end-to-end packages reuse the files built here instead of building
+# their own copies (the paths must be absolute: go test runs each package in
+# its own directory).
+TEST_ARTIFACTS := EDGETOKEN_TEST_GUEST=$(abspath $(GUEST)) \
+	EDGETOKEN_TEST_HOST=$(abspath $(HOST)) \
+	EDGETOKEN_TEST_COMPONENT=$(abspath $(COMPONENT))
+
+test: vet guest host component
+	$(TEST_ARTIFACTS) $(GO) test -count=1 -timeout 25m ./...
 
 bench: guest host component
 	$(GO) run ./bench -out BENCHMARKS.md

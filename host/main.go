@@ -1,16 +1,20 @@
-// Command edgetoken is the wazero host for the token service: it runs the
-// guest module in a pool of instances, serves it over HTTP, implements its
-// wasi:http, wasi:keyvalue and wasi:config imports, and refreshes the
-// tokens on timers.
+// Command edgetoken-host is the wazero host for the token service. It runs
+// the guest module in a pool of instances, serves it over HTTP and
+// implements its wasi:http, wasi:keyvalue and wasi:config imports. It
+// refreshes the tokens on timers and serves /healthz, /readyz and /metrics
+// itself.
 //
-// Every setting comes from the environment (see internal/config); flags set
-// only how the host runs. Without Azure credential variables, or with
+// Every service setting comes from the environment (see internal/config);
+// flags set only how the host runs, and each flag has an environment
+// variable too. Without Azure credential variables, or with
 // -local-authority, the host starts a local token authority on loopback
 // whose tokens are not real.
 package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,24 +23,94 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/edgetoken/edgetoken/host/internal/ops"
 	"github.com/edgetoken/edgetoken/host/internal/pool"
+	"github.com/edgetoken/edgetoken/internal/config"
 )
 
 // exitUsage is the exit code for a flag or configuration error.
 const exitUsage = 2
 
 func main() {
-	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stderr))
+	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr))
 }
 
-// flags are the host's command-line settings, each with an environment
-// fallback.
+// run starts the host and blocks until SIGINT or SIGTERM. It returns the
+// process exit code. Help and version go to stdout, logs and errors to
+// stderr.
+func run(args []string, env func(string) (string, bool), stdout, stderr io.Writer) int {
+	f, err := parseFlags(args, env, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "edgetoken-host: %v\n", err)
+		fmt.Fprintln(stderr, "Run edgetoken-host -help for the flags and variables.")
+		return exitUsage
+	}
+	if f.version {
+		fmt.Fprintln(stdout, versionText())
+		return 0
+	}
+	log, err := ops.NewLogger(stderr, f.logFormat, f.logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "edgetoken-host: %v\n", err)
+		return exitUsage
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	log.Info("starting", "version", version)
+	h, err := start(ctx, f, env, log)
+	if err != nil {
+		var cfgErr *configError
+		if errors.As(err, &cfgErr) {
+			fmt.Fprintf(stderr, "edgetoken-host: invalid configuration:\n%v\n", cfgErr.err)
+			return exitUsage
+		}
+		log.Error("start failed", "error", err)
+		return 1
+	}
+
+	<-ctx.Done()
+	log.Info("shutting down", "timeout", f.shutdownWait)
+	if err := h.close(f.shutdownWait); err != nil {
+		log.Error("shutdown failed", "error", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+// version is set at build time with -ldflags "-X main.version=<version>".
+var version = "dev"
+
+// versionText returns the version line: the host's version, the Go version
+// it was built with, and the SHA-256 of the embedded guest when there is one.
+func versionText() string {
+	guest := "no embedded guest"
+	if len(embeddedGuest) > 0 {
+		guest = "guest sha256:" + hex.EncodeToString(sha256Sum(embeddedGuest))
+	}
+	return fmt.Sprintf("edgetoken-host %s (%s, %s)", version, runtime.Version(), guest)
+}
+
+func sha256Sum(b []byte) []byte {
+	sum := sha256.Sum256(b)
+	return sum[:]
+}
+
+// flags are the host's command-line settings.
 type flags struct {
 	addr           string
+	adminAddr      string
 	wasmPath       string
 	poolSize       int
 	cacheDir       string
@@ -44,35 +118,99 @@ type flags struct {
 	memoryMiB      int
 	shutdownWait   time.Duration
 	logLevel       slog.Level
+	logFormat      string
+	version        bool
 }
 
-func parseFlags(args []string, env func(string) (string, bool), stderr io.Writer) (*flags, error) {
-	getenv := func(name, def string) string {
-		if v, ok := env(name); ok && v != "" {
-			return v
-		}
-		return def
+// flagEnv names the environment variable of each flag that has one.
+var flagEnv = map[string]string{
+	"addr":             "EDGETOKEN_ADDR",
+	"admin-addr":       "EDGETOKEN_ADMIN_ADDR",
+	"wasm":             "EDGETOKEN_WASM",
+	"pool":             "EDGETOKEN_POOL",
+	"cache-dir":        "EDGETOKEN_CACHE_DIR",
+	"local-authority":  "EDGETOKEN_LOCAL_AUTHORITY",
+	"memory-limit":     "EDGETOKEN_MEMORY_LIMIT_MIB",
+	"shutdown-timeout": "EDGETOKEN_SHUTDOWN_TIMEOUT",
+	"log-level":        "EDGETOKEN_LOG_LEVEL",
+	"log-format":       "EDGETOKEN_LOG_FORMAT",
+}
+
+// logLevelFlag is a flag.Value for -log-level that accepts only the four
+// level names.
+type logLevelFlag struct{ level *slog.Level }
+
+func (l logLevelFlag) String() string {
+	if l.level == nil {
+		return ""
 	}
-	f := &flags{}
-	fs := flag.NewFlagSet("edgetoken", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&f.addr, "addr", getenv("EDGETOKEN_ADDR", ":8000"),
-		"listen address, host:port; the PORT environment variable replaces the port (env EDGETOKEN_ADDR)")
-	fs.StringVar(&f.wasmPath, "wasm", getenv("EDGETOKEN_WASM", ""),
-		"path of the guest module; empty uses the guest built into the binary (env EDGETOKEN_WASM)")
-	fs.IntVar(&f.poolSize, "pool", envInt(env, "EDGETOKEN_POOL", 0),
-		"number of guest instances; 0 means twice GOMAXPROCS, at least 4 (env EDGETOKEN_POOL)")
-	fs.StringVar(&f.cacheDir, "cache-dir", getenv("EDGETOKEN_CACHE_DIR", pool.DefaultCacheDir()),
-		"directory of the compiled-code cache; empty disables it (env EDGETOKEN_CACHE_DIR)")
-	fs.BoolVar(&f.localAuthority, "local-authority", getenv("EDGETOKEN_LOCAL_AUTHORITY", "") == "true",
-		"use a local token authority whose tokens are NOT real, even when Azure credentials are set "+
-			"(env EDGETOKEN_LOCAL_AUTHORITY=true)")
-	fs.IntVar(&f.memoryMiB, "memory-limit", envInt(env, "EDGETOKEN_MEMORY_LIMIT_MIB", 64),
-		"linear memory limit of each guest instance, in MiB (env EDGETOKEN_MEMORY_LIMIT_MIB)")
+	return strings.ToLower(l.level.String())
+}
+
+func (l logLevelFlag) Set(s string) error {
+	level, err := ops.ParseLogLevel(s)
+	if err != nil {
+		return err
+	}
+	*l.level = level
+	return nil
+}
+
+// newFlagSet defines every flag on a new set, with its default, into f.
+func newFlagSet(f *flags) *flag.FlagSet {
+	fs := flag.NewFlagSet("edgetoken-host", flag.ContinueOnError)
+	fs.StringVar(&f.addr, "addr", ":8000",
+		"listen `address` (host:port) of the service; the PORT variable replaces the port")
+	fs.StringVar(&f.adminAddr, "admin-addr", "",
+		"listen `address` (host:port) of /healthz, /readyz and /metrics; empty serves them on -addr")
+	fs.StringVar(&f.wasmPath, "wasm", "",
+		"`path` of the guest module; empty uses the guest built into the binary")
+	fs.IntVar(&f.poolSize, "pool", 0,
+		"`number` of guest instances; 0 means twice GOMAXPROCS, at least 4")
+	fs.StringVar(&f.cacheDir, "cache-dir", pool.DefaultCacheDir(),
+		"`directory` of the compiled-code cache; empty disables it")
+	fs.BoolVar(&f.localAuthority, "local-authority", false,
+		"use a local token authority whose tokens are NOT real, even when Azure credentials are set")
+	fs.IntVar(&f.memoryMiB, "memory-limit", 64,
+		"linear memory limit of each guest instance, in `MiB` (8 to 4096)")
 	fs.DurationVar(&f.shutdownWait, "shutdown-timeout", 30*time.Second,
-		"how long shutdown waits for requests in progress")
-	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log level: DEBUG, INFO, WARN or ERROR")
+		"how long shutdown waits for requests in progress, as a Go `duration`")
+	f.logLevel = slog.LevelInfo
+	fs.Var(logLevelFlag{&f.logLevel}, "log-level", "log `level`: debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", ops.LogFormatText, "log `format`: text or json")
+	fs.BoolVar(&f.version, "version", false, "print the version and exit")
+	return fs
+}
+
+// parseFlags sets each flag from its environment variable, then from args,
+// so a flag given on the command line wins. Help goes to out.
+func parseFlags(args []string, env func(string) (string, bool), out io.Writer) (*flags, error) {
+	f := &flags{}
+	fs := newFlagSet(f)
+	// The flag package would print the usage on any error; run prints the
+	// error alone to stderr, and the usage only when asked for.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+
+	var envErrs []error
+	fs.VisitAll(func(fl *flag.Flag) {
+		name, ok := flagEnv[fl.Name]
+		if !ok {
+			return
+		}
+		if v, ok := env(name); ok && v != "" {
+			if err := fs.Set(fl.Name, v); err != nil {
+				envErrs = append(envErrs, fmt.Errorf("%s %q is invalid: %w", name, v, err))
+			}
+		}
+	})
+	if err := errors.Join(envErrs...); err != nil {
+		return nil, err
+	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			writeUsage(out, fs)
+		}
 		return nil, err
 	}
 	if fs.NArg() > 0 {
@@ -83,6 +221,14 @@ func parseFlags(args []string, env func(string) (string, bool), stderr io.Writer
 	}
 	if f.poolSize < 0 {
 		return nil, fmt.Errorf("-pool %d is invalid: want 0 or more", f.poolSize)
+	}
+	if f.shutdownWait <= 0 {
+		return nil, fmt.Errorf("-shutdown-timeout %s is invalid: want more than 0", f.shutdownWait)
+	}
+	switch strings.ToLower(f.logFormat) {
+	case ops.LogFormatText, ops.LogFormatJSON:
+	default:
+		return nil, fmt.Errorf("-log-format %q is invalid: want text or json", f.logFormat)
 	}
 
 	// PORT replaces the port, as it did for the original service, because
@@ -101,50 +247,62 @@ func parseFlags(args []string, env func(string) (string, bool), stderr io.Writer
 	return f, nil
 }
 
-// envInt returns the integer in the named variable, or def when it is unset
-// or not an integer; the flag's own parsing reports a bad -flag value.
-func envInt(env func(string) (string, bool), name string, def int) int {
-	if v, ok := env(name); ok {
-		if n, err := strconv.Atoi(v); err == nil {
-			return n
+// writeUsage writes the help: every flag with its environment variable and
+// default, then every service variable with its default.
+func writeUsage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprint(w, `Usage: edgetoken-host [flags]
+
+Serves Microsoft Entra ID tokens at /speech and /api by running the token
+service's WebAssembly guest. The service is configured with the environment
+variables listed below; the flags set how the host runs. Each flag can also
+be set with the environment variable shown, and a flag given on the command
+line wins over its variable.
+
+Flags:
+`)
+	fs.VisitAll(func(fl *flag.Flag) {
+		kind, usage := flag.UnquoteUsage(fl)
+		fmt.Fprintf(w, "  -%s", fl.Name)
+		if kind != "" {
+			fmt.Fprintf(w, " %s", kind)
+		}
+		fmt.Fprintln(w)
+		writeIndented(w, usage)
+		if env, ok := flagEnv[fl.Name]; ok {
+			fmt.Fprintf(w, "      (env %s, default %q)\n", env, fl.DefValue)
+		} else {
+			fmt.Fprintf(w, "      (default %q)\n", fl.DefValue)
+		}
+	})
+
+	fmt.Fprint(w, "\nService variables (read from the environment at start):\n")
+	for _, v := range config.Variables() {
+		fmt.Fprintf(w, "  %s\n", v.Name)
+		writeIndented(w, v.Description)
+		if v.Default != "" {
+			fmt.Fprintf(w, "      (default %q)\n", v.Default)
 		}
 	}
-	return def
+	fmt.Fprint(w, `
+Without any Azure credential variable, the host serves tokens from a local
+authority on loopback. Those tokens are NOT real.
+`)
 }
 
-// run starts the host and blocks until SIGINT or SIGTERM. It returns the
-// process exit code.
-func run(args []string, env func(string) (string, bool), stderr io.Writer) int {
-	f, err := parseFlags(args, env, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "edgetoken: %v\n", err)
-		return exitUsage
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: f.logLevel}))
-
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-
-	h, err := start(ctx, f, env, log)
-	if err != nil {
-		var cfgErr *configError
-		if errors.As(err, &cfgErr) {
-			fmt.Fprintf(stderr, "edgetoken: invalid configuration:\n%v\n", cfgErr.err)
-			return exitUsage
+// writeIndented writes text indented by six spaces, wrapped at about 80
+// columns between words.
+func writeIndented(w io.Writer, text string) {
+	const indent, width = "      ", 80
+	line := indent
+	for _, word := range strings.Fields(text) {
+		if len(line) > len(indent) && len(line)+1+len(word) > width {
+			fmt.Fprintln(w, line)
+			line = indent
 		}
-		log.Error("start failed", "error", err)
-		return 1
+		if len(line) > len(indent) {
+			line += " "
+		}
+		line += word
 	}
-
-	<-ctx.Done()
-	log.Info("shutting down", "timeout", f.shutdownWait)
-	if err := h.close(f.shutdownWait); err != nil {
-		log.Error("shutdown", "error", err)
-		return 1
-	}
-	log.Info("stopped")
-	return 0
+	fmt.Fprintln(w, line)
 }

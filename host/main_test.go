@@ -34,7 +34,7 @@ func TestRunConfigErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr bytes.Buffer
-			code := run(tc.args, envOf(tc.env), &stderr)
+			code := run(tc.args, envOf(tc.env), &stderr, &stderr)
 			if code != 2 {
 				t.Errorf("exit code = %d, want 2; output:\n%s", code, stderr.String())
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -10,18 +11,19 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/tetratelabs/wazero"
 
 	"github.com/edgetoken/edgetoken/host/internal/egress"
+	"github.com/edgetoken/edgetoken/host/internal/ops"
 	"github.com/edgetoken/edgetoken/host/internal/pool"
 	"github.com/edgetoken/edgetoken/host/internal/refresher"
 	"github.com/edgetoken/edgetoken/host/internal/server"
 	"github.com/edgetoken/edgetoken/host/internal/wasihost"
 	"github.com/edgetoken/edgetoken/internal/authority"
 	"github.com/edgetoken/edgetoken/internal/config"
-	"github.com/edgetoken/edgetoken/internal/entra"
 	"github.com/edgetoken/edgetoken/internal/token"
 )
 
@@ -36,8 +38,14 @@ type process struct {
 	authority *authority.Server // nil with real credentials
 	pool      *pool.Pool
 	server    *server.Server
-	served    chan error // receives Serve's result
+	served    chan error     // receives Serve's result
+	admin     *server.Server // nil unless -admin-addr is set
+	adminDone chan error     // receives the admin server's Serve result
 	refresher *refresher.Refresher
+
+	addr, adminAddr string // bound addresses, for tests
+	metrics         *ops.Metrics
+	tokens          token.Store // the store shared by the guest instances
 }
 
 // start loads the configuration, starts the pool and the server, and warms
@@ -75,15 +83,34 @@ func start(ctx context.Context, f *flags, env func(string) (string, bool), log *
 	if err != nil {
 		return nil, &configError{err}
 	}
+	// Log the credential the guest will choose, and stop here if it
+	// cannot be built.
+	if err := logCredential(log, settings, store); err != nil {
+		return nil, &configError{err}
+	}
 
+	accessAllowed, err := egress.AccessOrigins(lookup)
+	if err != nil {
+		return nil, &configError{err}
+	}
 	client, err := egress.NewClient(egress.Config{
-		Allowed: allowedOrigins(settings),
+		Allowed: append(allowedOrigins(settings), accessAllowed...),
 		Denied:  wasihost.ErrRequestDenied,
+		// nil unless the local authority runs; then it trusts its certificate.
+		Base: localAuthorityTransport(p.authority),
 	})
 	if err != nil {
 		return nil, &configError{err}
 	}
-	tokens := token.NewMemoryStore()
+	scopes := []ops.Scope{{Name: "speech", Scope: settings.SpeechScope}}
+	if settings.APIConfigured() {
+		scopes = append(scopes, ops.Scope{Name: "api", Scope: settings.APIScope})
+	}
+	p.metrics = ops.NewMetrics()
+	client.Transport = &ops.CountingTransport{Base: client.Transport, Metrics: p.metrics, Logger: log}
+	tokens := &ops.CountingStore{Store: token.NewMemoryStore(), Metrics: p.metrics, Scopes: scopes}
+	p.tokens = tokens
+
 	p.pool, err = pool.New(ctx, pool.Config{
 		Wasm:             wasm,
 		Size:             f.poolSize,
@@ -103,15 +130,16 @@ func start(ctx context.Context, f *flags, env func(string) (string, bool), log *
 		return nil, err
 	}
 
-	p.server = server.New(server.Config{Handler: p.pool.Do, Logger: log})
-	ln, err := net.Listen("tcp", f.addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", f.addr, err)
+	opsHandler := &ops.Handler{
+		Metrics: p.metrics,
+		Tokens:  ops.NewTokens(tokens, scopes, settings.MinLifetime, nil),
 	}
-	p.served = make(chan error, 1)
-	go func() { p.served <- p.server.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String(), "pool", p.pool.Stats().Size,
-		"api", settings.APIConfigured())
+	addGauges(p.metrics, p.pool, opsHandler.Tokens, wasm)
+	if err := p.listen(f, opsHandler); err != nil {
+		return nil, err
+	}
+	log.Info("listening", "addr", p.addr, "admin_addr", p.adminAddr,
+		"pool", p.pool.Stats().Size, "api", settings.APIConfigured())
 
 	targets := []refresher.Target{{Name: "speech", Interval: settings.SpeechRefreshInterval}}
 	if settings.APIConfigured() {
@@ -119,7 +147,7 @@ func start(ctx context.Context, f *flags, env func(string) (string, bool), log *
 	}
 	p.refresher = refresher.New(refresher.Config{
 		Targets: targets,
-		Refresh: guestRefresh(p.pool.Do, refreshKey),
+		Refresh: countFailures(guestRefresh(p.pool.Do, refreshKey), p.metrics),
 		Logger:  log,
 	})
 	go func() {
@@ -155,6 +183,14 @@ func (p *process) close(wait time.Duration) error {
 			errs = append(errs, fmt.Errorf("serve: %w", err))
 		}
 	}
+	if p.admin != nil {
+		if err := p.admin.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop admin server: %w", err))
+		}
+		if err := <-p.adminDone; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, fmt.Errorf("serve admin: %w", err))
+		}
+	}
 	if p.pool != nil {
 		if err := p.pool.Close(ctx); err != nil {
 			errs = append(errs, err)
@@ -184,15 +220,15 @@ func loadGuest(path string) ([]byte, error) {
 }
 
 // allowedOrigins lists where the guest may send requests: the authority,
-// the App Service identity endpoint when set, and IMDS only when managed
-// identity is chosen explicitly without one, which is the only case the
-// guest's credential chain uses IMDS.
+// the App Service identity endpoint when set, and IMDS (IMDS_ENDPOINT) only
+// when managed identity is chosen explicitly without one, which is the only
+// case the guest's credential chain uses IMDS.
 func allowedOrigins(s *config.Settings) []string {
 	allowed := []string{s.AuthorityHost}
 	if s.IdentityEndpoint != "" {
 		allowed = append(allowed, s.IdentityEndpoint)
 	} else if s.Credential == config.CredentialManagedIdentity {
-		allowed = append(allowed, entra.DefaultIMDSEndpoint)
+		allowed = append(allowed, s.IMDSEndpoint)
 	}
 	return allowed
 }
@@ -203,4 +239,103 @@ func newRefreshKey() (string, error) {
 		return "", fmt.Errorf("generate refresh key: %w", err)
 	}
 	return hex.EncodeToString(b[:]), nil
+}
+
+// listen starts the service's server on f.addr and, when f.adminAddr is set,
+// the admin server there. The operational endpoints are served on the admin
+// address when there is one, and on the service's address otherwise, never
+// on both.
+func (p *process) listen(f *flags, opsHandler *ops.Handler) error {
+	routes := map[string]http.Handler{}
+	for _, path := range opsHandler.Paths() {
+		routes[path] = opsHandler
+	}
+
+	publicRoutes := routes
+	if f.adminAddr != "" {
+		publicRoutes = nil
+		ln, err := net.Listen("tcp", f.adminAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s (-admin-addr): %w", f.adminAddr, err)
+		}
+		p.adminAddr = ln.Addr().String()
+		p.admin = server.New(server.Config{
+			Handler: notFound,
+			Routes:  routes,
+			Observe: p.metrics.ObserveRequest,
+			Logger:  p.log.With("listener", "admin"),
+		})
+		p.adminDone = make(chan error, 1)
+		go func() { p.adminDone <- p.admin.Serve(ln) }()
+	}
+
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", f.addr, err)
+	}
+	p.addr = ln.Addr().String()
+	p.server = server.New(server.Config{
+		Handler: p.pool.Do,
+		Routes:  publicRoutes,
+		Observe: p.metrics.ObserveRequest,
+		Logger:  p.log,
+	})
+	p.served = make(chan error, 1)
+	go func() { p.served <- p.server.Serve(ln) }()
+	return nil
+}
+
+// notFound returns 404 in the service's error shape for every request on
+// the admin address other than the operational endpoints.
+func notFound(context.Context, *wasihost.Request) (*wasihost.Response, error) {
+	return &wasihost.Response{
+		Status: http.StatusNotFound,
+		Header: http.Header{"Content-Type": {"application/json"}},
+		Body:   []byte(`{"detail":"Not Found"}`),
+	}, nil
+}
+
+// addGauges registers the metrics read at scrape time: the pool's
+// instances, the stored tokens' remaining lifetimes and the build.
+func addGauges(m *ops.Metrics, pl *pool.Pool, tokens *ops.Tokens, wasm []byte) {
+	m.AddGauges("edgetoken_pool_instances", "gauge",
+		"Guest instances by state: busy in a call, idle, or starting to replace a failed one.",
+		func() []ops.Gauge {
+			st := pl.Stats()
+			return []ops.Gauge{
+				{Labels: []ops.Label{{Name: "state", Value: "busy"}}, Value: float64(st.Busy)},
+				{Labels: []ops.Label{{Name: "state", Value: "idle"}}, Value: float64(st.Idle)},
+				{Labels: []ops.Label{{Name: "state", Value: "starting"}}, Value: float64(st.Starting)},
+			}
+		})
+	m.AddGauges("edgetoken_pool_replaced_total", "counter",
+		"Guest instances closed and replaced after a failed call since the host started.",
+		func() []ops.Gauge { return []ops.Gauge{{Value: float64(pl.Stats().Replaced)}} })
+	m.AddGauges("edgetoken_token_remaining_lifetime_seconds", "gauge",
+		"Seconds until the stored token expires, by scope; 0 when none is stored or it has expired.",
+		tokens.RemainingLifetimes)
+
+	sum := sha256.Sum256(wasm)
+	build := []ops.Gauge{{Labels: []ops.Label{
+		{Name: "version", Value: version},
+		{Name: "goversion", Value: runtime.Version()},
+		{Name: "guest_sha256", Value: hex.EncodeToString(sum[:])},
+	}, Value: 1}}
+	m.AddGauges("edgetoken_build_info", "gauge",
+		"Always 1; the labels name the host's version, its Go version and the guest module's SHA-256.",
+		func() []ops.Gauge { return build })
+}
+
+// countFailures counts each refresh the host's timer requested that failed.
+// A success is counted where the token is stored (ops.CountingStore),
+// because the guest also fetches tokens on its own.
+func countFailures(refresh func(context.Context, string) (refresher.Result, error),
+	m *ops.Metrics) func(context.Context, string) (refresher.Result, error) {
+	return func(ctx context.Context, name string) (refresher.Result, error) {
+		res, err := refresh(ctx, name)
+		if err != nil {
+			m.ObserveFetch(name, ops.ResultFailure)
+		}
+		return res, err
+	}
 }

@@ -1,7 +1,9 @@
 // Package server is the host's HTTP front end. It applies the limits the
-// guest cannot (body and header size, timeouts, concurrent requests), keeps
-// the internal refresh route out of reach of outside clients, gives each
-// request an ID, logs it, and passes it to the guest as a wasihost.Request.
+// guest cannot (body and header size, timeouts, concurrent requests) and
+// keeps the internal refresh route out of reach of outside clients. It gives
+// each request an ID and logs it. It serves the host's own routes (health
+// and metrics) and passes every other request to the guest as a
+// wasihost.Request.
 package server
 
 import (
@@ -18,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgetoken/edgetoken/host/internal/ops"
 	"github.com/edgetoken/edgetoken/host/internal/wasihost"
 )
 
@@ -40,6 +43,11 @@ const InternalPrefix = "/.edgetoken"
 // RefreshKeyHeader carries the key that authorizes the internal refresh
 // route. It is removed from every outside request.
 const RefreshKeyHeader = "Edgetoken-Refresh-Key"
+
+// ClientAddrHeader carries the direct peer's "ip:port" to the guest, as
+// Spin sends it. The host always sets it from the connection, replacing any
+// value the client sent, because the guest's rate limits count by it.
+const ClientAddrHeader = "Spin-Client-Addr"
 
 // RequestIDHeader is read from the request when its value is sane and is set
 // on every response.
@@ -69,12 +77,23 @@ type Config struct {
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
 
+	// Routes are served by the host itself, matched exactly on the URL
+	// path. They bypass MaxInFlight, so a health check still gets a response
+	// while every guest instance is busy.
+	Routes map[string]http.Handler
+
+	// Observe, when set, is called once per request after the response is
+	// written, with the URL path, the status and the time taken.
+	Observe func(path string, status int, d time.Duration)
+
 	Logger *slog.Logger // defaults to slog.Default()
 }
 
 // Server serves the guest over HTTP.
 type Server struct {
 	handler  Handler
+	routes   map[string]http.Handler
+	observe  func(string, int, time.Duration)
 	maxBody  int64
 	inFlight chan struct{} // one element per request in progress
 	log      *slog.Logger
@@ -85,6 +104,8 @@ type Server struct {
 func New(cfg Config) *Server {
 	s := &Server{
 		handler:  cfg.Handler,
+		routes:   cfg.Routes,
+		observe:  cfg.Observe,
 		maxBody:  orDefault(cfg.MaxBodyBytes, DefaultMaxBodyBytes),
 		inFlight: make(chan struct{}, orDefault(cfg.MaxInFlight, DefaultMaxInFlight)),
 		log:      cfg.Logger,
@@ -135,13 +156,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(RequestIDHeader, id)
 	rec := &statusRecorder{ResponseWriter: w}
 
-	s.serve(rec, r, id)
+	if native, ok := s.routes[r.URL.Path]; ok {
+		native.ServeHTTP(rec, r)
+	} else {
+		s.serve(rec, r, id)
+	}
+	if rec.status == 0 {
+		rec.status = http.StatusOK // the handler wrote nothing
+	}
 
+	d := time.Since(start)
+	if s.observe != nil {
+		s.observe(r.URL.Path, rec.status, d)
+	}
 	s.log.Info("request",
 		"method", r.Method,
 		"path", r.URL.Path,
 		"status", rec.status,
-		"duration", time.Since(start),
+		"duration", d,
 		"request_id", id)
 }
 
@@ -160,6 +192,7 @@ func (s *Server) serve(w *statusRecorder, r *http.Request, id string) {
 		return
 	}
 	r.Header.Del(RefreshKeyHeader)
+	r.Header.Set(ClientAddrHeader, r.RemoteAddr)
 
 	body, err := s.readBody(w, r)
 	if err != nil {
@@ -185,7 +218,9 @@ func (s *Server) serve(w *statusRecorder, r *http.Request, id string) {
 		req.Scheme = "https"
 	}
 
-	resp, err := s.handler(r.Context(), req)
+	// The ID travels with the guest call, so that a line the host logs
+	// during it, such as an upstream request, carries the same request_id.
+	resp, err := s.handler(ops.ContextWithRequestID(r.Context(), id), req)
 	if err != nil {
 		s.writeError(w, id, err)
 		return

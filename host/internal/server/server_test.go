@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgetoken/edgetoken/host/internal/ops"
 	"github.com/edgetoken/edgetoken/host/internal/server"
 	"github.com/edgetoken/edgetoken/host/internal/wasihost"
 )
@@ -334,5 +335,95 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 	}
 	if err := <-shutdown; err != nil {
 		t.Errorf("Shutdown: %v", err)
+	}
+}
+
+func TestRoutesServedNatively(t *testing.T) {
+	g := &recorder{}
+	type observation struct {
+		path   string
+		status int
+	}
+	observed := make(chan observation, 10)
+	native := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"ok"}`)
+	})
+	url, _ := startServer(t, server.Config{
+		Handler: g.handle,
+		Routes:  map[string]http.Handler{"/healthz": native},
+		Observe: func(path string, status int, d time.Duration) {
+			if d <= 0 {
+				t.Errorf("Observe(%s) duration = %s, want more than 0", path, d)
+			}
+			observed <- observation{path, status}
+		},
+	})
+
+	resp, body := do(t, "GET", url+"/healthz", nil, nil)
+	if resp.StatusCode != 200 || body != `{"status":"ok"}` {
+		t.Errorf("/healthz: got %d %q, want 200 {\"status\":\"ok\"}", resp.StatusCode, body)
+	}
+	if len(resp.Header.Get("X-Request-Id")) != 32 {
+		t.Errorf("/healthz X-Request-Id = %q, want a generated ID", resp.Header.Get("X-Request-Id"))
+	}
+	do(t, "GET", url+"/healthz/", nil, nil)
+	do(t, "GET", url+"/.edgetoken/refresh/speech", nil, nil)
+
+	if g.count() != 1 || g.reqs[0].PathWithQuery != "/healthz/" {
+		t.Errorf("guest calls = %d, want only /healthz/", g.count())
+	}
+	want := []observation{{"/healthz", 200}, {"/healthz/", 200}, {"/.edgetoken/refresh/speech", 404}}
+	for _, w := range want {
+		select {
+		case got := <-observed:
+			if got != w {
+				t.Errorf("Observe got %v, want %v", got, w)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("Observe not called for %s", w.path)
+		}
+	}
+}
+
+func TestRoutesBypassConcurrencyCap(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	handler := func(context.Context, *wasihost.Request) (*wasihost.Response, error) {
+		close(entered)
+		<-release
+		return &wasihost.Response{Status: 200}, nil
+	}
+	native := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "alive")
+	})
+	url, _ := startServer(t, server.Config{Handler: handler, MaxInFlight: 1,
+		Routes: map[string]http.Handler{"/healthz": native}})
+
+	done := make(chan struct{})
+	go func() {
+		do(t, "GET", url+"/speech", nil, nil)
+		close(done)
+	}()
+	<-entered
+	resp, body := do(t, "GET", url+"/healthz", nil, nil)
+	if resp.StatusCode != 200 || body != "alive" {
+		t.Errorf("/healthz while busy: got %d %q, want 200 alive", resp.StatusCode, body)
+	}
+	close(release)
+	<-done
+}
+
+func TestRequestIDInGuestContext(t *testing.T) {
+	got := make(chan string, 1)
+	handler := func(ctx context.Context, _ *wasihost.Request) (*wasihost.Response, error) {
+		got <- ops.RequestID(ctx)
+		return &wasihost.Response{Status: 200}, nil
+	}
+	url, _ := startServer(t, server.Config{Handler: handler})
+
+	do(t, "GET", url+"/speech", nil, http.Header{"X-Request-Id": {"trace-42"}})
+	if id := <-got; id != "trace-42" {
+		t.Errorf("request ID in the guest call's context = %q, want trace-42", id)
 	}
 }
