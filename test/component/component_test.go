@@ -1,18 +1,25 @@
 // Package component checks the componentized guest: its imports, a
-// reproducible build, and requests served by jco (test/jco/serve.mjs).
+// reproducible build, the conformance suite served by jco
+// (test/jco/serve.mjs), and recovery from a guest trap on jco and on our
+// wazero host.
 //
 // EDGETOKEN_TEST_COMPONENT names a component built beforehand
 // (make component); otherwise the tests build the guest and componentize it.
+// EDGETOKEN_TEST_GUEST and EDGETOKEN_TEST_HOST work as in internal/testenv.
+// The tests need Node.js with `npm ci` run at the repository root;
+// `go test -short` skips them.
 package component
 
 import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,7 +40,38 @@ var (
 	componentOnce sync.Once
 	componentPath string
 	componentErr  error
+
+	trapOnce      sync.Once
+	trapCore      string
+	trapComponent string
+	trapErr       error
 )
+
+// workDir holds what this test binary builds once and shares between tests:
+// the component, the trap guest, and the jco runner's transpile cache.
+var workDir string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	dir, err := os.MkdirTemp("", "edgetoken-component-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "make work directory:", err)
+		os.Exit(1)
+	}
+	workDir = dir
+	code := m.Run()
+	os.RemoveAll(workDir)
+	testenv.Cleanup()
+	os.Exit(code)
+}
+
+// skipShort keeps `go test -short ./...` free of node and subprocesses.
+func skipShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs node and builds wasm; skipped with -short")
+	}
+}
 
 // buildComponent returns the path of the edgetoken component, built once per
 // test binary unless EDGETOKEN_TEST_COMPONENT names one.
@@ -44,12 +82,7 @@ func buildComponent(t *testing.T) string {
 	}
 	core := testenv.BuildGuest(t)
 	componentOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "edgetoken-component-")
-		if err != nil {
-			componentErr = err
-			return
-		}
-		componentPath = filepath.Join(dir, "edgetoken.component.wasm")
+		componentPath = filepath.Join(workDir, "edgetoken.component.wasm")
 		componentErr = componentize(testenv.RepoRoot(t), core, componentPath)
 	})
 	if componentErr != nil {
@@ -68,22 +101,27 @@ func componentize(root, core, out string) error {
 	return nil
 }
 
-// buildTrapGuest builds testdata/trapguest into a component in dir.
-func buildTrapGuest(t *testing.T, dir string) string {
+// buildTrapGuest builds testdata/trapguest once per test binary and returns
+// the core module (for our host) and the component (for jco).
+func buildTrapGuest(t *testing.T) (core, component string) {
 	t.Helper()
 	root := testenv.RepoRoot(t)
-	core := filepath.Join(dir, "trapguest.wasm")
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s", "-o", core, ".")
-	cmd.Dir = filepath.Join(root, "test", "component", "testdata", "trapguest")
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if output, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build trapguest: %v\n%s", err, output)
+	trapOnce.Do(func() {
+		trapCore = filepath.Join(workDir, "trapguest.wasm")
+		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s", "-o", trapCore, ".")
+		cmd.Dir = filepath.Join(root, "test", "component", "testdata", "trapguest")
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+		if output, err := cmd.CombinedOutput(); err != nil {
+			trapErr = fmt.Errorf("build trapguest: %v\n%s", err, output)
+			return
+		}
+		trapComponent = filepath.Join(workDir, "trapguest.component.wasm")
+		trapErr = componentize(root, trapCore, trapComponent)
+	})
+	if trapErr != nil {
+		t.Fatal(trapErr)
 	}
-	out := filepath.Join(dir, "trapguest.component.wasm")
-	if err := componentize(root, core, out); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return trapCore, trapComponent
 }
 
 var witLine = regexp.MustCompile(`^\s*(import|export)\s+([^;]+);`)
@@ -132,6 +170,7 @@ var allowedImports = map[string]bool{
 }
 
 func TestComponentImportsOnlyAllowed(t *testing.T) {
+	skipShort(t)
 	imports, exports := componentWorld(t, buildComponent(t))
 	if len(imports) == 0 {
 		t.Fatal("jco wit listed no imports")
@@ -147,6 +186,7 @@ func TestComponentImportsOnlyAllowed(t *testing.T) {
 }
 
 func TestComponentizeReproducible(t *testing.T) {
+	skipShort(t)
 	core := testenv.BuildGuest(t)
 	root := testenv.RepoRoot(t)
 	dir := t.TempDir()
@@ -190,8 +230,8 @@ func (r *runner) Log() string {
 }
 
 // startRunner serves component on jco with the given config store values and
-// stops it at the test's cleanup.
-func startRunner(t *testing.T, component string, config map[string]string) *runner {
+// stops it at the test's cleanup. args are added to serve.mjs's arguments.
+func startRunner(t *testing.T, component string, config map[string]string, args ...string) *runner {
 	t.Helper()
 	root := testenv.RepoRoot(t)
 	configPath := filepath.Join(t.TempDir(), "config.json")
@@ -204,8 +244,9 @@ func startRunner(t *testing.T, component string, config map[string]string) *runn
 	}
 
 	r := &runner{}
-	cmd := exec.Command("node", filepath.Join(root, "test", "jco", "serve.mjs"),
-		"--component", component, "--config", configPath, "--port", "0")
+	cmd := exec.Command("node", append([]string{filepath.Join(root, "test", "jco", "serve.mjs"),
+		"--component", component, "--config", configPath, "--port", "0",
+		"--cache-dir", filepath.Join(workDir, "jco-cache")}, args...)...)
 	cmd.Dir = root
 	cmd.Stderr = r
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -274,40 +315,77 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
-func TestJcoRunnerRecoversFromTrap(t *testing.T) {
-	component := buildTrapGuest(t, t.TempDir())
-	r := startRunner(t, component, map[string]string{})
+// checkTrapRecovery sends the trap guest a request, one that sleeps, one
+// that traps, and one after it, on the runtime at baseURL. The runtime must
+// return a 500 for the trapping request and serve the next one from a fresh
+// instance, whose count of calls starts over.
+func checkTrapRecovery(t *testing.T, baseURL string) {
+	t.Helper()
+	steps := []struct {
+		path   string
+		status int
+		body   string
+	}{
+		{"/first", 200, "hello /first calls=1"},
+		{"/sleep", 200, "hello /sleep calls=2"},
+		{"/panic", 500, `{"detail":"Internal Server Error"}`},
+		{"/after", 200, "hello /after calls=1"},
+	}
+	for _, step := range steps {
+		status, body := get(t, baseURL+step.path)
+		if status != step.status || body != step.body {
+			t.Errorf("GET %s = %d %q, want %d %q", step.path, status, body, step.status, step.body)
+		}
+	}
+}
 
-	status, body := get(t, r.baseURL+"/first")
-	if status != 200 || body != "hello /first calls=1" {
-		t.Errorf("GET /first = %d %q, want 200 %q", status, body, "hello /first calls=1")
-	}
-	status, body = get(t, r.baseURL+"/sleep")
-	if status != 200 || body != "hello /sleep calls=2" {
-		t.Errorf("GET /sleep = %d %q, want 200 %q", status, body, "hello /sleep calls=2")
-	}
-	status, body = get(t, r.baseURL+"/panic")
-	if status != 500 || body != `{"detail":"Internal Server Error"}` {
-		t.Errorf("GET /panic = %d %q, want 500 with the error body", status, body)
-	}
-	// A fresh instance serves the next request, so its count starts over.
-	status, body = get(t, r.baseURL+"/after")
-	if status != 200 || body != "hello /after calls=1" {
-		t.Errorf("GET /after = %d %q, want 200 %q", status, body, "hello /after calls=1")
-	}
+func TestJcoRunnerRecoversFromTrap(t *testing.T) {
+	skipShort(t)
+	_, component := buildTrapGuest(t)
+	r := startRunner(t, component, map[string]string{})
+	checkTrapRecovery(t, r.baseURL)
 	if !strings.Contains(r.Log(), "stderr line /first") {
 		t.Error("guest stderr did not reach the runner's stderr")
 	}
 }
 
+// TestHostRecoversFromTrap runs the same guest on our wazero host with one
+// instance, so the request after the trap must run on its replacement.
+func TestHostRecoversFromTrap(t *testing.T) {
+	skipShort(t)
+	core, _ := buildTrapGuest(t)
+	// The host needs valid settings to start; without credentials it uses
+	// its built-in local authority. Its refresh timer calls the guest under
+	// /.edgetoken/, and the trap guest does not count those calls.
+	h := testenv.StartHost(t, map[string]string{
+		"SPEECH_RESOURCE_ID": speechResourceID,
+		"LOCAL_MODE":         "True",
+	}, "-wasm", core, "-pool", "1")
+	checkTrapRecovery(t, h.URL)
+	if !strings.Contains(h.Log(), "stderr line /first") {
+		t.Error("guest stderr did not reach the host's output")
+	}
+}
+
+const speechResourceID = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts/speech"
+
 func TestJcoServesSpeechToken(t *testing.T) {
+	skipShort(t)
 	const accessToken = "eyJ0eXAiOiJKV1QifQ.test.signature"
-	const resourceID = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts/speech"
-	var tokenRequests int
-	var mu sync.Mutex
+	type tokenRequest struct {
+		path string
+		form url.Values
+	}
+	var (
+		mu       sync.Mutex
+		requests []tokenRequest
+	)
 	authority := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if err := req.ParseForm(); err != nil {
+			t.Errorf("parse token request form: %v", err)
+		}
 		mu.Lock()
-		tokenRequests++
+		requests = append(requests, tokenRequest{path: req.URL.Path, form: req.PostForm})
 		mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"access_token":%q,"expires_in":3599,"token_type":"Bearer"}`, accessToken)
@@ -315,7 +393,7 @@ func TestJcoServesSpeechToken(t *testing.T) {
 	defer authority.Close()
 
 	r := startRunner(t, buildComponent(t), map[string]string{
-		"speech_resource_id":   resourceID,
+		"speech_resource_id":   speechResourceID,
 		"local_mode":           "True",
 		"azure_tenant_id":      "contoso.onmicrosoft.com",
 		"azure_client_id":      "11111111-1111-1111-1111-111111111111",
@@ -323,28 +401,50 @@ func TestJcoServesSpeechToken(t *testing.T) {
 		"azure_authority_host": authority.URL,
 	})
 
-	status, body := get(t, r.baseURL+"/speech")
-	if status == 404 && body == `{"detail":"Not Found"}` {
-		// TODO: remove once component/ serves tokens; until then the guest
-		// is the placeholder that returns 404 for every path.
-		t.Skip("the guest does not serve /speech yet")
-	}
-	want := `{"speech_token":"aad#` + resourceID + `#` + accessToken + `"}`
-	if status != 200 {
-		t.Errorf("GET /speech status = %d, want 200 (body %q)", status, body)
-	}
-	if body != want {
-		t.Errorf("GET /speech body = %q, want %q", body, want)
+	want := `{"speech_token":"aad#` + speechResourceID + `#` + accessToken + `"}`
+	// The second request is served from the key-value store.
+	client := &http.Client{Timeout: 10 * time.Second}
+	for i := range 2 {
+		resp, err := client.Get(r.baseURL + "/speech")
+		if err != nil {
+			t.Fatalf("GET /speech: %v", err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("read /speech: %v", err)
+		}
+		if resp.StatusCode != 200 || string(body) != want {
+			t.Errorf("GET /speech #%d = %d %q, want 200 %q", i+1, resp.StatusCode, body, want)
+		}
+		for name, value := range map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store"} {
+			if got := resp.Header.Get(name); got != value {
+				t.Errorf("GET /speech #%d header %s = %q, want %q", i+1, name, got, value)
+			}
+		}
 	}
 
-	// The second request is served from the key-value store.
-	status, body = get(t, r.baseURL+"/speech")
-	if status != 200 || body != want {
-		t.Errorf("second GET /speech = %d %q, want 200 %q", status, body, want)
-	}
 	mu.Lock()
 	defer mu.Unlock()
-	if tokenRequests != 1 {
-		t.Errorf("authority got %d token requests, want 1", tokenRequests)
+	if len(requests) != 1 {
+		t.Fatalf("authority got %d token requests, want 1", len(requests))
+	}
+	got := requests[0]
+	if got.path != "/contoso.onmicrosoft.com/oauth2/v2.0/token" {
+		t.Errorf("token request path = %q, want /contoso.onmicrosoft.com/oauth2/v2.0/token", got.path)
+	}
+	wantForm := map[string]string{
+		"grant_type":    "client_credentials",
+		"client_id":     "11111111-1111-1111-1111-111111111111",
+		"client_secret": "test-secret",
+		"scope":         "https://cognitiveservices.azure.com/.default",
+	}
+	for name, value := range wantForm {
+		if v := got.form.Get(name); v != value {
+			t.Errorf("token request form %s = %q, want %q", name, v, value)
+		}
+	}
+	if strings.Contains(r.Log(), "test-secret") || strings.Contains(r.Log(), accessToken) {
+		t.Error("the runner's log contains the client secret or the access token")
 	}
 }

@@ -32,12 +32,17 @@ export function readConfigEnv(prefix, env = process.env) {
   return values;
 }
 
-export function createConfigStore(values) {
+// Returns the wasi:config/store import over values. onRead, when given, is
+// called with each key the guest reads ("*" for get-all), so a test can
+// list the names the guest uses.
+export function createConfigStore(values, onRead = () => {}) {
   return {
     get(key) {
+      onRead(key);
       return values.get(key);
     },
     getAll() {
+      onRead("*");
       return [...values.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     },
   };

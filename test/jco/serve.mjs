@@ -4,12 +4,21 @@
 // Usage:
 //   node test/jco/serve.mjs --component build/edgetoken.component.wasm
 //        [--host 127.0.0.1] [--port 0] [--config FILE.json] [--config-env PREFIX]
+//        [--cache-dir DIR] [--trace-config]
 //
 // --config names a JSON object of config store values (keys as the guest
 // reads them, e.g. speech_resource_id); --config-env adds every environment
 // variable starting with PREFIX, its rest lower-cased as the key. The file
 // wins over the environment. The key-value store has one bucket, "default",
 // in memory.
+//
+// --trace-config writes `jco runner: config read KEY` to stderr for each
+// config store key the guest reads (never the value).
+//
+// --cache-dir keeps the transpiled component in DIR, keyed by a hash of the
+// component and the jco version, so the next runner for the same component
+// skips the transpile (about 2 s for the edgetoken component). Without it the
+// output goes to a temporary directory removed at exit.
 //
 // When it listens, the runner prints one line to stdout,
 // `listening 127.0.0.1:PORT`, so a test can start it with --port 0 and read
@@ -19,9 +28,19 @@
 // that trapped gets a 500 (unless the guest had already set the response
 // head), and the next request runs on a fresh instance. The key-value store
 // and config outlive instances, as they do in a runtime.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { createHash } from "node:crypto";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
-import { basename, dirname, join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
 import { transpile } from "@bytecodealliance/jco";
@@ -37,6 +56,8 @@ const { values: args } = parseArgs({
     port: { type: "string", default: "0" },
     config: { type: "string" },
     "config-env": { type: "string" },
+    "cache-dir": { type: "string" },
+    "trace-config": { type: "boolean", default: false },
   },
 });
 
@@ -71,35 +92,37 @@ try {
   fail(`read config: ${err.message}`);
 }
 
+// The generated JavaScript module's name, the same for every component so
+// that the cache key depends on the component's bytes only.
+const moduleName = "guest";
+
 const componentPath = resolve(args.component);
-const instantiate = await transpileComponent(componentPath);
+const instantiate = await loadComponent(componentPath, args["cache-dir"]);
 const keyValue = createKeyValue(["default"]);
-const configStore = createConfigStore(config);
+const configStore = createConfigStore(
+  config,
+  args["trace-config"] ? (key) => console.error(`jco runner: config read ${key}`) : undefined,
+);
 const types = new WASIShim().getImportObject();
 const respondedParams = trackResponses(types["wasi:http/types"]);
 
-// Transpiles the component into a temporary directory and returns the
-// generated instantiate function (sync mode, so the runner can make a fresh
-// instance after a trap without awaiting).
-async function transpileComponent(path) {
-  const name = basename(path).replace(/\.wasm$/, "");
-  const started = performance.now();
-  let result;
+// Returns the generated instantiate function for the component at path,
+// transpiled in sync mode so the runner can make a fresh instance after a
+// trap without awaiting.
+async function loadComponent(path, cacheDir) {
+  let bytes;
   try {
-    result = await transpile(readFileSync(path), {
-      name,
-      instantiation: "sync",
-      noTypescript: true,
-      quiet: true,
-    });
+    bytes = readFileSync(path);
   } catch (err) {
-    fail(`transpile ${path}: ${err?.message ?? err}`);
+    fail(`read component: ${err.message}`);
   }
-  const outDir = mkdtempSync(join(tmpdir(), "edgetoken-jco-"));
-  process.on("exit", () => rmSync(outDir, { recursive: true, force: true }));
-  for (const [file, bytes] of Object.entries(result.files)) {
-    mkdirSync(dirname(join(outDir, file)), { recursive: true });
-    writeFileSync(join(outDir, file), bytes);
+  let outDir;
+  if (cacheDir) {
+    outDir = await cachedTranspile(path, bytes, resolve(cacheDir));
+  } else {
+    outDir = mkdtempSync(join(tmpdir(), "edgetoken-jco-"));
+    process.on("exit", () => rmSync(outDir, { recursive: true, force: true }));
+    await transpileInto(path, bytes, outDir);
   }
   const modules = new Map();
   const getCoreModule = (file) => {
@@ -110,10 +133,58 @@ async function transpileComponent(path) {
     }
     return module;
   };
-  const generated = await import(pathToFileURL(join(outDir, `${name}.js`)).href);
+  const generated = await import(pathToFileURL(join(outDir, `${moduleName}.js`)).href);
+  return (imports) => generated.instantiate(getCoreModule, imports);
+}
+
+// Returns the cache entry for bytes under cacheDir, transpiling into it
+// first when it is missing. Runners started at the same time may both
+// transpile: each writes a directory of its own and renames it into place,
+// and the one that loses the rename uses the winner's entry.
+async function cachedTranspile(path, bytes, cacheDir) {
+  const jcoVersion = JSON.parse(
+    readFileSync(new URL("../../node_modules/@bytecodealliance/jco/package.json", import.meta.url), "utf8"),
+  ).version;
+  const key = createHash("sha256").update(`jco ${jcoVersion}\n`).update(bytes).digest("hex").slice(0, 32);
+  const entry = join(cacheDir, key);
+  if (existsSync(join(entry, `${moduleName}.js`))) {
+    return entry;
+  }
+  mkdirSync(cacheDir, { recursive: true });
+  const partial = mkdtempSync(join(cacheDir, "partial-"));
+  await transpileInto(path, bytes, partial);
+  try {
+    renameSync(partial, entry);
+  } catch (err) {
+    rmSync(partial, { recursive: true, force: true });
+    if (!existsSync(join(entry, `${moduleName}.js`))) {
+      fail(`store transpiled component in ${entry}: ${err.message}`);
+    }
+  }
+  return entry;
+}
+
+// Transpiles the component bytes read from path and writes the generated
+// files into outDir.
+async function transpileInto(path, bytes, outDir) {
+  const started = performance.now();
+  let result;
+  try {
+    result = await transpile(bytes, {
+      name: moduleName,
+      instantiation: "sync",
+      noTypescript: true,
+      quiet: true,
+    });
+  } catch (err) {
+    fail(`transpile ${path}: ${err?.message ?? err}`);
+  }
+  for (const [file, data] of Object.entries(result.files)) {
+    mkdirSync(dirname(join(outDir, file)), { recursive: true });
+    writeFileSync(join(outDir, file), data);
+  }
   const elapsed = Math.round(performance.now() - started);
   console.error(`jco runner: transpiled ${path} in ${elapsed} ms`);
-  return (imports) => generated.instantiate(getCoreModule, imports);
 }
 
 // Wraps ResponseOutparam.set so the runner knows whether the guest set the
