@@ -348,3 +348,44 @@ func TestAuthChecksOrder(t *testing.T) {
 		t.Errorf("got %d JWKS fetches, want 0", n)
 	}
 }
+
+func TestFetchInterval(t *testing.T) {
+	tests := map[time.Duration]time.Duration{
+		time.Hour:               time.Minute,
+		time.Minute:             time.Minute,
+		2 * time.Second:         2 * time.Second,
+		2500 * time.Millisecond: 2 * time.Second,
+		time.Second:             time.Second,
+		time.Millisecond:        time.Second,
+	}
+	for ttl, want := range tests {
+		if got := fetchInterval(ttl); got != want {
+			t.Errorf("fetchInterval(%v): got %v, want %v", ttl, got, want)
+		}
+	}
+}
+
+// TestAuthKeyRotationShortTTL checks that a cache TTL under a minute also
+// shortens the wait before an unknown kid may refetch.
+func TestAuthKeyRotationShortTTL(t *testing.T) {
+	testKeys(t)
+	jwks := newJWKSServer(t, ecJWK("k1", &ecKey1.PublicKey))
+	f := newAuthFixture(t, newMemStore(), newClock(), jwks)
+	f.guard.auth.keys.ttl = 5 * time.Second
+	f.guard.auth.keys.interval = fetchInterval(5 * time.Second)
+	tok2 := func() string { return sign(t, jwt.SigningMethodES256, "k2", f.claims(), ecKey2) }
+
+	if resp := check(t, f.guard, request(bearer(sign(t, jwt.SigningMethodES256, "k1", f.claims(), ecKey1))...)); resp != nil {
+		t.Fatalf("k1: got status %d, want allowed", resp.Status)
+	}
+	jwks.setKeys(ecJWK("k1", &ecKey1.PublicKey), ecJWK("k2", &ecKey2.PublicKey))
+	f.clock.advance(4 * time.Second)
+	wantInvalidToken(t, f, bearer(tok2())...)
+	f.clock.advance(time.Second)
+	if resp := check(t, f.guard, request(bearer(tok2())...)); resp != nil {
+		t.Fatalf("k2 after 5 s: got status %d, want allowed", resp.Status)
+	}
+	if n := jwks.fetchCount(); n != 2 {
+		t.Errorf("got %d JWKS fetches, want 2", n)
+	}
+}

@@ -46,3 +46,25 @@ func TestCookie(t *testing.T) {
 		})
 	}
 }
+
+func TestAllowCredentials(t *testing.T) {
+	listed := []string{"https://app.example"}
+	tests := []struct {
+		name     string
+		settings Settings
+		want     bool
+	}{
+		{"off", Settings{AllowedOrigins: listed}, false},
+		{"cookie_listed", Settings{AllowedOrigins: listed, Cookie: CookieSettings{Enabled: true}}, true},
+		{"cookie_wildcard", Settings{AllowedOrigins: []string{"*"}, Cookie: CookieSettings{Enabled: true}}, false},
+		{"cookie_no_list", Settings{Cookie: CookieSettings{Enabled: true}}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := New(tc.settings, newMemStore(), nil, nil)
+			if got := g.AllowCredentials(); got != tc.want {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -58,7 +58,8 @@ func New(s Settings, store token.Store, client *http.Client, now func() time.Tim
 			ttl = DefaultJWKSCacheTTL
 		}
 		keys := &keySource{
-			url: s.Auth.JWKSURL, ttl: ttl, store: store, client: client, now: now,
+			url: s.Auth.JWKSURL, ttl: ttl, interval: fetchInterval(ttl),
+			store: store, client: client, now: now,
 			wait: 2 * time.Second, poll: 100 * time.Millisecond,
 		}
 		g.auth = newAuthenticator(s.Auth, keys)
@@ -111,7 +112,7 @@ func (g *Guard) Check(ctx context.Context, req *service.Request) (*service.Respo
 		if errors.Is(err, errKeysUnavailable) {
 			resp := reject(http.StatusServiceUnavailable, "authentication unavailable")
 			resp.Header = append(resp.Header, service.Field{Name: "retry-after",
-				Value: strconv.Itoa(int(jwksFetchInterval / time.Second))})
+				Value: strconv.Itoa(int(g.auth.keys.interval / time.Second))})
 			return resp, err
 		}
 		resp := reject(http.StatusUnauthorized, "invalid token")
@@ -127,7 +128,7 @@ func (g *Guard) Check(ctx context.Context, req *service.Request) (*service.Respo
 // determined caller.
 func (g *Guard) originAllowed(req *service.Request) bool {
 	s := g.settings
-	if !s.EnforceOrigins || len(s.AllowedOrigins) == 0 || slices.Contains(s.AllowedOrigins, "*") {
+	if !s.EnforceOrigins || allowsAnyOrigin(s.AllowedOrigins) {
 		return true
 	}
 	origins := headerValues(req, "origin")
@@ -138,6 +139,16 @@ func (g *Guard) originAllowed(req *service.Request) bool {
 		return slices.Contains(s.AllowedOrigins, origins[0])
 	}
 	return false
+}
+
+// AllowCredentials reports whether CORS responses to a listed origin carry
+// Access-Control-Allow-Credentials: true. It is true in cookie mode with a
+// list of origins, because a page on another origin (a sibling host of the
+// same site) receives and sends the cookie only with that header. It is
+// never true for a wildcard ALLOWED_ORIGINS, which LoadSettings rejects in
+// cookie mode.
+func (g *Guard) AllowCredentials() bool {
+	return g.settings.Cookie.Enabled && !allowsAnyOrigin(g.settings.AllowedOrigins)
 }
 
 func (g *Guard) checkRates(req *service.Request) (*service.Response, error) {

@@ -29,10 +29,17 @@ const (
 	jwksFetchPrefix    = "jwks/fetch/"
 )
 
-// jwksFetchInterval is the shortest time between two JWKS fetches across all
+// maxFetchInterval is the longest time between two JWKS fetches across all
 // instances. It bounds the load a stream of tokens with made-up key IDs can
-// put on the identity provider.
-const jwksFetchInterval = time.Minute
+// put on the identity provider. A cache TTL below it shortens the interval
+// to the TTL, since such a deployment refetches that often anyway.
+const maxFetchInterval = time.Minute
+
+// fetchInterval returns the fetch interval for a cache TTL, in whole
+// seconds and at least one.
+func fetchInterval(ttl time.Duration) time.Duration {
+	return max(min(ttl, maxFetchInterval).Truncate(time.Second), time.Second)
+}
 
 // maxJWKSBytes caps the JWKS response read. A provider's set holds a handful
 // of keys, a few KiB.
@@ -61,17 +68,19 @@ type jwksRecord struct {
 //
 // The cached set is used for ttl. After that, or when a token names a key
 // ID the set lacks (the provider rotated its keys), one instance refetches.
-// Fetches are serialized by an atomic counter per minute, jwks/fetch/<minute>:
-// only the instance whose increment returns 1 fetches, so the provider
-// receives at most one fetch a minute however many instances run. Instances that lose
+// Fetches are serialized by an atomic counter per fetch interval,
+// jwks/fetch/<interval index>: only the instance whose increment returns 1
+// fetches, so the provider receives at most one fetch per interval (a
+// minute, or the TTL when shorter) however many instances run. Instances that lose
 // keep using the cached set, and when there is none they poll the store for
 // up to wait.
 type keySource struct {
-	url    string
-	ttl    time.Duration
-	store  token.Store
-	client *http.Client
-	now    func() time.Time
+	url      string
+	ttl      time.Duration
+	interval time.Duration // between fetches; see fetchInterval
+	store    token.Store
+	client   *http.Client
+	now      func() time.Time
 
 	wait time.Duration // how long to poll for a set another instance fetches
 	poll time.Duration // polling interval
@@ -170,7 +179,7 @@ func (s *keySource) fetchOrWait(ctx context.Context) ([]publicKey, error) {
 // tryFetch fetches and stores the set if this instance is the first to ask
 // in the current fetch window. won is false when another instance was.
 func (s *keySource) tryFetch(ctx context.Context) (keys []publicKey, won bool, err error) {
-	window := s.now().Unix() / int64(jwksFetchInterval/time.Second)
+	window := s.now().Unix() / int64(s.interval/time.Second)
 	n, err := s.store.Increment(jwksFetchPrefix+strconv.FormatInt(window, 10), 1)
 	if err != nil {
 		return nil, false, fmt.Errorf("%w: take fetch window: %v", errKeysUnavailable, err)

@@ -1,9 +1,11 @@
 package access
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -124,6 +126,15 @@ func LoadSettings(lookup func(string) (string, bool)) (Settings, error) {
 	}
 	if r.err == nil && strings.ContainsAny(s.Cookie.Domain, ";, \t\"") {
 		r.err = fmt.Errorf("API_TOKEN_COOKIE_DOMAIN %q is not a valid domain", s.Cookie.Domain)
+	}
+	// A page on another origin receives the cookie only from a response
+	// with Access-Control-Allow-Credentials: true, and browsers refuse that
+	// next to a wildcard origin. Echoing any origin with credentials instead
+	// would let every site on the web fetch the token with the user's cookie.
+	if r.err == nil && s.Cookie.Enabled && allowsAnyOrigin(s.AllowedOrigins) {
+		r.err = errors.New("API_TOKEN_COOKIE=true needs ALLOWED_ORIGINS to list the pages' origins " +
+			"(scheme://host[:port], comma separated), not *: browsers send and store cookies " +
+			"across origins only for a listed origin")
 	}
 
 	if r.err != nil {
@@ -261,6 +272,11 @@ func (r *reader) auth() AuthSettings {
 		r.err = fmt.Errorf("AUTH_JWKS_URL %q is not an http or https URL", a.JWKSURL)
 		return AuthSettings{}
 	}
+	// Whoever can alter the JWKS in transit can sign tokens we accept.
+	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+		r.err = fmt.Errorf("AUTH_JWKS_URL %q must use https (http only on a loopback address)", a.JWKSURL)
+		return AuthSettings{}
+	}
 
 	a.Algorithms = DefaultAlgorithms
 	if v := r.str("AUTH_ALGORITHMS", ""); v != "" {
@@ -317,6 +333,21 @@ func validCookieName(name string) bool {
 		}
 	}
 	return true
+}
+
+// allowsAnyOrigin reports whether an ALLOWED_ORIGINS list admits every
+// origin: empty, or containing "*".
+func allowsAnyOrigin(origins []string) bool {
+	return len(origins) == 0 || slices.Contains(origins, "*")
+}
+
+// isLoopbackHost reports whether host is localhost or a loopback IP address.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
 }
 
 // Enabled reports whether any control is on. With none on, the handler

@@ -136,6 +136,11 @@ func TestLoadSettingsErrors(t *testing.T) {
 		{"cache_zero", plus("AUTH_JWKS_CACHE_SECONDS", "0"), "AUTH_JWKS_CACHE_SECONDS must be at least 1"},
 		{"cookie_name", map[string]string{"API_TOKEN_COOKIE_NAME": "api token"}, `API_TOKEN_COOKIE_NAME "api token" is not a valid cookie name`},
 		{"cookie_domain", map[string]string{"API_TOKEN_COOKIE_DOMAIN": "a.example; Secure"}, `API_TOKEN_COOKIE_DOMAIN "a.example; Secure" is not a valid domain`},
+		{"cookie_any_origin_default", map[string]string{"API_TOKEN_COOKIE": "true"}, "API_TOKEN_COOKIE=true needs ALLOWED_ORIGINS to list the pages' origins"},
+		{"cookie_any_origin_listed", map[string]string{"API_TOKEN_COOKIE": "true", "ALLOWED_ORIGINS": "https://a.example,*"},
+			"API_TOKEN_COOKIE=true needs ALLOWED_ORIGINS to list the pages' origins"},
+		{"jwks_plain_http", plus("AUTH_JWKS_URL", "http://login.app.example/keys"),
+			`AUTH_JWKS_URL "http://login.app.example/keys" must use https (http only on a loopback address)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -147,5 +152,52 @@ func TestLoadSettingsErrors(t *testing.T) {
 				t.Errorf("got error %q, want prefix %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestLoadSettingsJWKSLoopbackHTTP(t *testing.T) {
+	for _, u := range []string{"http://127.0.0.1:9000/keys", "http://[::1]:9000/keys", "http://localhost/keys"} {
+		s, err := LoadSettings(lookupFrom(map[string]string{
+			"AUTH_ISSUER": "https://login.app.example/", "AUTH_AUDIENCE": "api://a", "AUTH_JWKS_URL": u,
+		}))
+		if err != nil || s.Auth.JWKSURL != u {
+			t.Errorf("%s: got JWKS URL %q, error %v", u, s.Auth.JWKSURL, err)
+		}
+	}
+}
+
+// TestVariablesListsEveryName checks that Variables names exactly what
+// LoadSettings reads, so a host that copies Variables into the guest's
+// config store passes every access setting.
+func TestVariablesListsEveryName(t *testing.T) {
+	read := map[string]bool{}
+	env := map[string]string{
+		"AUTH_ISSUER": "https://login.app.example/", "AUTH_AUDIENCE": "api://a",
+		"AUTH_JWKS_URL":    "https://login.app.example/keys",
+		"API_TOKEN_COOKIE": "true", "ALLOWED_ORIGINS": "https://a.example",
+		"RATE_LIMIT_CLIENT_PER_MINUTE": "6", "RATE_LIMIT_ORIGIN_PER_MINUTE": "6",
+	}
+	_, err := LoadSettings(func(name string) (string, bool) {
+		read[name] = true
+		v, ok := env[name]
+		return v, ok
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(read, "ALLOWED_ORIGINS") // config.Variables lists it
+
+	listed := map[string]bool{}
+	for _, v := range Variables() {
+		if listed[v.Name] {
+			t.Errorf("%s listed twice", v.Name)
+		}
+		listed[v.Name] = true
+		if v.Description == "" {
+			t.Errorf("%s has no description", v.Name)
+		}
+	}
+	if !reflect.DeepEqual(read, listed) {
+		t.Errorf("LoadSettings reads %v\nVariables lists %v", read, listed)
 	}
 }

@@ -6,6 +6,22 @@ package service
 // body ({"detail":"Disallowed CORS origin"}) rather than plain text, and
 // with a list of origins every response carries Vary: Origin, so a shared
 // cache never serves one origin's answer to another.
+//
+// Credentials are allowed only when the guard asks for them (cookie mode
+// with a list of origins): responses to a listed origin then carry
+// Access-Control-Allow-Credentials: true, without which a page on another
+// origin neither receives nor sends the token cookie.
+
+// credentialsGuard is implemented by a Guard that may allow credentials.
+type credentialsGuard interface{ AllowCredentials() bool }
+
+// allowCredentials reports whether responses to a listed origin carry
+// Access-Control-Allow-Credentials. Never with a wildcard origin, which
+// browsers refuse next to credentials.
+func (h *Handler) allowCredentials() bool {
+	g, ok := h.guard.(credentialsGuard)
+	return ok && !h.settings.AllowAllOrigins && g.AllowCredentials()
+}
 
 // preflight answers an OPTIONS request that has Origin and
 // Access-Control-Request-Method, for any path, as Starlette does.
@@ -18,6 +34,9 @@ func (h *Handler) preflight(r *Request, origin, method string) *Response {
 		header = append(header, Field{"vary", "Origin"})
 		if originOK {
 			header = append(header, Field{"access-control-allow-origin", origin})
+			if h.allowCredentials() {
+				header = append(header, Field{"access-control-allow-credentials", "true"})
+			}
 		}
 	}
 	header = append(header,
@@ -78,6 +97,9 @@ func (h *Handler) addCORS(r *Request, resp *Response, origin string, hasOrigin b
 	}
 	if hasOrigin && h.settings.OriginAllowed(origin) {
 		resp.Header = append(resp.Header, Field{"access-control-allow-origin", origin})
+		if h.allowCredentials() {
+			resp.Header = append(resp.Header, Field{"access-control-allow-credentials", "true"})
+		}
 	}
 	resp.Header = append(resp.Header, Field{"vary", "Origin"})
 }
