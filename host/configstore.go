@@ -2,12 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
 
+	"github.com/edgetoken/edgetoken/internal/access"
 	"github.com/edgetoken/edgetoken/internal/config"
+	"github.com/edgetoken/edgetoken/internal/entra"
+	"github.com/edgetoken/edgetoken/internal/entra/certfile"
 )
 
 // Config store keys the host adds to the variables' lower-case names. The
@@ -15,7 +21,8 @@ import (
 const (
 	keyRefreshKey = "refresh_key"
 	// keyClientCertificate is the PEM text of AZURE_CLIENT_CERTIFICATE_PATH,
-	// read once at start.
+	// read once at start. A PKCS#12 file is decoded here, so the guest only
+	// ever parses PEM.
 	keyClientCertificate = "azure_client_certificate"
 	// keyFederatedToken is the content of AZURE_FEDERATED_TOKEN_FILE, read
 	// on every get because the platform rotates the file.
@@ -28,23 +35,23 @@ type configStore struct {
 	federatedTokenFile string
 }
 
-// newConfigStore copies every variable config knows, under its lower-case
-// name, from lookup, and adds the host's keys. It fails, naming the
-// variable, when a file a variable names cannot be read.
+// newConfigStore copies every variable config and access know, under its
+// lower-case name, from lookup, and adds the host's keys. It fails, naming
+// the variable, when a file a variable names cannot be read.
 func newConfigStore(lookup func(string) (string, bool), s *config.Settings, refreshKey string) (*configStore, error) {
 	c := &configStore{values: map[string]string{keyRefreshKey: refreshKey}}
-	for _, v := range config.Variables() {
+	for _, v := range append(config.Variables(), access.Variables()...) {
 		if value, ok := lookup(v.Name); ok && value != "" {
 			c.values[strings.ToLower(v.Name)] = value
 		}
 	}
 
 	if s.ClientCertificatePath != "" {
-		pem, err := os.ReadFile(s.ClientCertificatePath)
+		pemText, err := readCertificate(s.ClientCertificatePath, s.ClientCertificatePassword)
 		if err != nil {
-			return nil, fmt.Errorf("%s: read certificate: %w", config.EnvClientCertificatePath, err)
+			return nil, err
 		}
-		c.values[keyClientCertificate] = string(pem)
+		c.values[keyClientCertificate] = pemText
 	}
 	if s.FederatedTokenFile != "" {
 		if _, err := c.readFederatedToken(s.FederatedTokenFile); err != nil {
@@ -86,4 +93,80 @@ func (c *configStore) keys() []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// readCertificate reads the client certificate file at path, PEM or
+// PKCS#12, and returns it as PEM text. Errors name the variables, never the
+// password.
+func readCertificate(path, password string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: read certificate: %w", config.EnvClientCertificatePath, err)
+	}
+	pemText, err := certfile.ToPEM(data, password)
+	if errors.Is(err, certfile.ErrIncorrectPassword) {
+		return "", fmt.Errorf("%s %q: %w; check %s", config.EnvClientCertificatePath, path, err,
+			config.EnvClientCertificatePassword)
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s %q: %w", config.EnvClientCertificatePath, path, err)
+	}
+	return string(pemText), nil
+}
+
+// credentialOptions returns the entra.Options the guest builds from the
+// same config store (entraOptions in component/main.go), so that
+// entra.New on them makes the same choice the guest makes.
+func (c *configStore) credentialOptions(s *config.Settings) entra.Options {
+	opts := entra.Options{
+		Selection:        string(s.Credential),
+		TenantID:         s.TenantID,
+		ClientID:         s.ClientID,
+		ClientSecret:     s.ClientSecret,
+		AuthorityHost:    s.AuthorityHost,
+		IdentityEndpoint: s.IdentityEndpoint,
+		IdentityHeader:   s.IdentityHeader,
+		IMDSEndpoint:     s.IMDSEndpoint,
+	}
+	if v, ok := c.get(keyClientCertificate); ok {
+		opts.ClientCertificate = []byte(v)
+	}
+	if s.FederatedToken != "" || s.FederatedTokenFile != "" {
+		opts.FederatedToken = func(context.Context) (string, error) {
+			v, _ := c.get(keyFederatedToken)
+			return v, nil
+		}
+	}
+	return opts
+}
+
+// logCredential logs the credential the guest will use, with its client ID,
+// and fails when the guest could not build it (a certificate without a
+// usable key, missing IDs), so that the host stops at start instead of
+// returning 500 to every request. The guest makes its own choice from the
+// same values, and nothing here is sent to it.
+func logCredential(log *slog.Logger, s *config.Settings, c *configStore) error {
+	cred, err := entra.New(c.credentialOptions(s), nil)
+	if err != nil {
+		return err
+	}
+	chosenBy := "chain"
+	if s.Credential != config.CredentialAuto {
+		chosenBy = config.EnvTokenCredentials
+	}
+	clientID := cred.ClientID()
+	if clientID == "" {
+		clientID = "(system-assigned)"
+	}
+	attrs := []any{"credential", cred.Name(), "client_id", clientID, "chosen_by", chosenBy}
+	switch {
+	case strings.HasPrefix(cred.Name(), "managed identity") && s.IdentityEndpoint != "":
+		attrs = append(attrs, "endpoint", s.IdentityEndpoint)
+	case strings.HasPrefix(cred.Name(), "managed identity"):
+		attrs = append(attrs, "endpoint", s.IMDSEndpoint)
+	default:
+		attrs = append(attrs, "tenant_id", s.TenantID, "authority_host", s.AuthorityHost)
+	}
+	log.Info("token credential", attrs...)
+	return nil
 }

@@ -2,10 +2,17 @@ package main
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
 
+	"github.com/edgetoken/edgetoken/host/internal/egress"
 	"github.com/edgetoken/edgetoken/internal/authority"
 	"github.com/edgetoken/edgetoken/internal/config"
 )
@@ -23,6 +30,7 @@ const (
 var credentialVariables = []string{
 	config.EnvClientID, config.EnvTenantID, config.EnvClientSecret,
 	config.EnvClientCertificatePath, config.EnvFederatedTokenFile,
+	config.EnvClientCertificate, config.EnvFederatedToken,
 	config.EnvIdentityEndpoint, config.EnvIdentityHeader, config.EnvTokenCredentials,
 }
 
@@ -35,10 +43,13 @@ func hasCredentials(env func(string) (string, bool)) bool {
 	return false
 }
 
-// startLocalAuthority serves a local authority on a loopback port and
-// returns a lookup that points the guest at it with a client secret: the
-// local values replace the credential variables of env, and every other
-// variable passes through.
+// startLocalAuthority serves a local authority over https on a loopback
+// port and returns a lookup that points the guest at it with a client
+// secret: the local values replace the credential variables of env, and
+// every other variable passes through. It serves https because azidentity
+// and MSAL clients accept no other scheme; the certificate is made at start
+// and written to a PEM file that the start log names, and Close removes it.
+// The guest's requests trust it through localAuthorityTransport.
 func startLocalAuthority(env func(string) (string, bool), log *slog.Logger, forced bool) (
 	*authority.Server, func(string) (string, bool), error) {
 
@@ -52,7 +63,10 @@ func startLocalAuthority(env func(string) (string, bool), log *slog.Logger, forc
 	if err != nil {
 		return nil, nil, err
 	}
-	srv, err := authority.Serve(a, authority.ServeOptions{Logger: log})
+	// The process ID keeps two hosts on one machine from overwriting each
+	// other's certificate.
+	certFile := filepath.Join(os.TempDir(), fmt.Sprintf("edgetoken-local-authority-%d.pem", os.Getpid()))
+	srv, err := authority.Serve(a, authority.ServeOptions{TLS: true, CertFile: certFile, Logger: log})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -61,7 +75,8 @@ func startLocalAuthority(env func(string) (string, bool), log *slog.Logger, forc
 		reason = "-local-authority was given"
 	}
 	log.Warn("serving tokens from the local authority: they are NOT real and no Azure service accepts them",
-		"reason", reason, "authority", srv.URL)
+		"reason", reason, "authority", srv.URL, "cert_file", srv.CertFile,
+		"client_hint", "azidentity and MSAL clients must trust cert_file and set DisableInstanceDiscovery")
 
 	local := map[string]string{
 		config.EnvAuthorityHost: srv.URL,
@@ -85,4 +100,25 @@ func startLocalAuthority(env func(string) (string, bool), log *slog.Logger, forc
 		return env(name)
 	}
 	return srv, lookup, nil
+}
+
+// localAuthorityTransport returns the base transport of the egress client
+// when srv is running: it trusts srv's certificate only, so the guest's
+// requests reach the local authority over https. It returns nil (the
+// egress default) when srv is nil. The timeouts are egress's defaults.
+func localAuthorityTransport(srv *authority.Server) http.RoundTripper {
+	if srv == nil {
+		return nil
+	}
+	return &http.Transport{
+		// The authority listens on loopback, where no proxy applies.
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{Timeout: egress.DefaultDialTimeout}).DialContext,
+		TLSClientConfig:       &tls.Config{RootCAs: srv.RootCAs, MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout:   egress.DefaultTLSHandshakeTimeout,
+		ResponseHeaderTimeout: egress.DefaultResponseHeaderTimeout,
+		MaxIdleConnsPerHost:   8,
+		IdleConnTimeout:       90 * time.Second,
+		ForceAttemptHTTP2:     true,
+	}
 }

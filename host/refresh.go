@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/edgetoken/edgetoken/host/internal/refresher"
@@ -34,8 +35,13 @@ func guestRefresh(do server.Handler, key string) func(context.Context, string) (
 				Detail string `json:"detail"`
 			}
 			_ = json.Unmarshal(resp.Body, &e)
-			return refresher.Result{}, fmt.Errorf("refresh %s: guest returned status %d: %q",
-				name, resp.Status, e.Detail)
+			err := fmt.Errorf("refresh %s: guest returned status %d: %q", name, resp.Status, e.Detail)
+			// The guest sends Retry-After with the wait its backoff or the
+			// authority set; retrying earlier would not reach the authority.
+			if secs, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && secs > 0 {
+				return refresher.Result{}, &refresher.RetryAfterError{Err: err, After: time.Duration(secs) * time.Second}
+			}
+			return refresher.Result{}, err
 		}
 		var r struct {
 			ExpiresOn int64 `json:"expires_on"`

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 )
@@ -37,9 +38,19 @@ type Options struct {
 	// the client credentials grant; others get unauthorized_client.
 	ClientID string
 	// ClientSecret, when set, must match client_secret; a wrong one gets
-	// 401 invalid_client. A client assertion is accepted instead when it
-	// is a well-formed JWT, whatever its signature.
+	// 401 invalid_client. A client assertion is accepted instead, as
+	// ClientCertificates describes.
 	ClientSecret string
+	// ClientCertificates are the certificates registered on the
+	// application. When set, a client assertion issued by the client
+	// itself (iss equal to client_id, as a certificate credential signs
+	// it) must name one of them in its x5t#S256 or x5t header, verify
+	// with its public key (RS256 or PS256), be addressed to the token URL
+	// and be within its validity; otherwise it gets 401 invalid_client.
+	// When empty, any well-formed JWT passes. An assertion from another
+	// issuer is a federated token (workload identity) and passes when it
+	// is a well-formed JWT, because the Authority trusts no issuer's keys.
+	ClientCertificates []*x509.Certificate
 	// IdentityHeader, when set, must match the X-IDENTITY-HEADER of
 	// managed identity requests; otherwise any non-empty value passes.
 	IdentityHeader string
@@ -72,6 +83,19 @@ type Authority struct {
 	lifetime time.Duration
 	// failures are the statuses queued by FailNext; guarded by mu.
 	failures []int
+	// received records every request, for Received; guarded by mu.
+	received []Request
+}
+
+// Request is a request the Authority received, as Received returns it.
+// It holds secrets and assertions in clear, so it is for tests only.
+type Request struct {
+	Method string
+	Path   string
+	Query  url.Values
+	Header http.Header
+	// Form is the parsed body of a POST form, nil otherwise.
+	Form url.Values
 }
 
 // New makes an Authority with a fresh 2048-bit RSA signing key.
@@ -110,7 +134,30 @@ func New(opts Options) (*Authority, error) {
 
 func (a *Authority) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
+	a.record(r)
 	a.mux.ServeHTTP(w, r)
+}
+
+// record keeps a copy of r for Received. It parses a POST form here, which
+// the handlers then read from r.PostForm.
+func (a *Authority) record(r *http.Request) {
+	req := Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Header: r.Header.Clone()}
+	if r.Method == http.MethodPost && r.ParseForm() == nil {
+		req.Form = make(url.Values, len(r.PostForm))
+		for k, v := range r.PostForm {
+			req.Form[k] = append([]string(nil), v...)
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.received = append(a.received, req)
+}
+
+// Received returns every request received so far, in order of arrival.
+func (a *Authority) Received() []Request {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]Request(nil), a.received...)
 }
 
 // Requests returns how many token requests arrived for scope, on every

@@ -132,8 +132,17 @@ func (s *Server) Client() *http.Client {
 	}
 }
 
-// Close stops the server and closes its connections.
-func (s *Server) Close() error { return s.srv.Close() }
+// Close stops the server, closes its connections and removes the
+// certificate file that Serve wrote, which no client can use afterwards.
+func (s *Server) Close() error {
+	err := s.srv.Close()
+	if s.CertFile != "" {
+		if rmErr := os.Remove(s.CertFile); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
+			err = errors.Join(err, fmt.Errorf("authority: remove certificate file: %w", rmErr))
+		}
+	}
+	return err
+}
 
 // selfSigned makes an ECDSA P-256 certificate for the loopback names, valid
 // from an hour ago for a week.

@@ -2,10 +2,16 @@ package authority
 
 import (
 	"crypto/rand"
+	"crypto/sha1"
+	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -62,7 +68,8 @@ func (a *Authority) serveToken(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("Application with identifier %q was not found in the directory %q.", clientID, tenant))
 		return
 	}
-	if status, code, aadsts, msg := a.authenticate(r.PostForm); status != 0 {
+	tokenURL := baseURL(r) + "/" + tenant + "/oauth2/v2.0/token"
+	if status, code, aadsts, msg := a.authenticate(r.PostForm, tokenURL); status != 0 {
 		entraError(w, r, status, code, aadsts, msg)
 		return
 	}
@@ -83,25 +90,22 @@ func (a *Authority) serveToken(w http.ResponseWriter, r *http.Request) {
 
 // authenticate checks client_secret or client_assertion and returns a zero
 // status when the client is authenticated.
-func (a *Authority) authenticate(form map[string][]string) (status int, code string, aadsts int, msg string) {
-	get := func(k string) string {
-		if v := form[k]; len(v) > 0 {
-			return v[0]
-		}
-		return ""
-	}
-	secret, assertion := get("client_secret"), get("client_assertion")
+func (a *Authority) authenticate(form url.Values, tokenURL string) (status int, code string, aadsts int, msg string) {
+	secret, assertion := form.Get("client_secret"), form.Get("client_assertion")
 	switch {
 	case assertion != "":
-		if get("client_assertion_type") != clientAssertionType {
+		if form.Get("client_assertion_type") != clientAssertionType {
 			return http.StatusBadRequest, "invalid_request", 50027, "Invalid client_assertion_type."
 		}
-		// Any signature passes: the Authority has no registered
-		// certificates or federated issuers, only the JWT's shape is checked.
-		if _, _, err := jwt.NewParser().ParseUnverified(assertion, jwt.MapClaims{}); err != nil {
+		claims := jwt.MapClaims{}
+		if _, _, err := jwt.NewParser().ParseUnverified(assertion, claims); err != nil {
 			return http.StatusUnauthorized, "invalid_client", 50027, "Invalid JWT token: the client assertion is malformed."
 		}
-		return 0, "", 0, ""
+		iss, _ := claims.GetIssuer()
+		if len(a.opts.ClientCertificates) == 0 || iss != form.Get("client_id") {
+			return 0, "", 0, ""
+		}
+		return a.verifyCertificateAssertion(assertion, form.Get("client_id"), tokenURL)
 	case secret != "":
 		if a.opts.ClientSecret != "" &&
 			subtle.ConstantTimeCompare([]byte(secret), []byte(a.opts.ClientSecret)) != 1 {
@@ -111,6 +115,67 @@ func (a *Authority) authenticate(form map[string][]string) (status int, code str
 	}
 	return http.StatusUnauthorized, "invalid_client", 7000218,
 		"The request body must contain the following parameter: 'client_assertion' or 'client_secret'."
+}
+
+// verifyCertificateAssertion checks a client assertion signed with a
+// certificate's key against ClientCertificates, as Entra checks it against
+// the certificates registered on the application.
+func (a *Authority) verifyCertificateAssertion(assertion, clientID, tokenURL string) (
+	status int, code string, aadsts int, msg string) {
+
+	var unregistered bool
+	keyFunc := func(t *jwt.Token) (any, error) {
+		c := a.registeredCertificate(t.Header)
+		if c == nil {
+			unregistered = true
+			return nil, errors.New("no registered certificate matches the x5t#S256 or x5t header")
+		}
+		return c.PublicKey, nil
+	}
+	_, err := jwt.Parse(assertion, keyFunc,
+		jwt.WithValidMethods([]string{"RS256", "PS256"}),
+		jwt.WithAudience(tokenURL),
+		jwt.WithIssuer(clientID),
+		jwt.WithSubject(clientID),
+		jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(a.opts.Now),
+		jwt.WithLeeway(time.Minute),
+	)
+	switch {
+	case err == nil:
+		return 0, "", 0, ""
+	case unregistered:
+		return http.StatusUnauthorized, "invalid_client", 700027,
+			"The certificate used to sign the client assertion is not registered on the application."
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return http.StatusUnauthorized, "invalid_client", 700027, "Client assertion failed signature validation."
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return http.StatusUnauthorized, "invalid_client", 700016,
+			fmt.Sprintf("The audience of the client assertion is not the token endpoint %q.", tokenURL)
+	case errors.Is(err, jwt.ErrTokenExpired), errors.Is(err, jwt.ErrTokenNotValidYet),
+		errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return http.StatusUnauthorized, "invalid_client", 700024, "Client assertion is not within its valid time range."
+	}
+	return http.StatusUnauthorized, "invalid_client", 700021,
+		"Client assertion failed validation: " + err.Error()
+}
+
+// registeredCertificate returns the certificate of ClientCertificates whose
+// SHA-256 (x5t#S256) or SHA-1 (x5t) thumbprint the header names, or nil.
+func (a *Authority) registeredCertificate(header map[string]any) *x509.Certificate {
+	s256, _ := header["x5t#S256"].(string)
+	s1, _ := header["x5t"].(string)
+	for _, c := range a.opts.ClientCertificates {
+		sum256 := sha256.Sum256(c.Raw)
+		sum1 := sha1.Sum(c.Raw)
+		if s256 != "" && s256 == base64.RawURLEncoding.EncodeToString(sum256[:]) {
+			return c
+		}
+		if s256 == "" && s1 != "" && s1 == base64.RawURLEncoding.EncodeToString(sum1[:]) {
+			return c
+		}
+	}
+	return nil
 }
 
 // issue signs an access token shaped like Entra's v2 application tokens.

@@ -58,7 +58,11 @@ type Settings struct {
 	FederatedToken    string
 	IdentityEndpoint  string
 	IdentityHeader    string
-	Credential        Credential
+	// IMDSEndpoint is the IMDS token URL, DefaultIMDSEndpoint unless
+	// IMDS_ENDPOINT is set. Only ManagedIdentityCredential without
+	// IdentityEndpoint sends requests to it.
+	IMDSEndpoint string
+	Credential   Credential
 
 	// SpeechRefreshInterval is the longest time between two refreshes of
 	// the Speech token by the host's timer.
@@ -119,6 +123,7 @@ func (s *Settings) LogValue() slog.Value {
 		slog.String("azure_federated_token", secret(s.FederatedToken)),
 		slog.String("identity_endpoint", s.IdentityEndpoint),
 		slog.String("identity_header", secret(s.IdentityHeader)),
+		slog.String("imds_endpoint", s.IMDSEndpoint),
 		slog.String("azure_token_credentials", string(s.Credential)),
 		slog.Duration("speech_token_refresh_interval", s.SpeechRefreshInterval),
 		slog.Duration("token_min_lifetime", s.MinLifetime),
@@ -158,6 +163,7 @@ func Load(lookup func(name string) (string, bool)) (*Settings, error) {
 	s.FederatedToken = l.secret(EnvFederatedToken)
 	s.IdentityEndpoint = l.identityEndpoint()
 	s.IdentityHeader = l.secret(EnvIdentityHeader)
+	s.IMDSEndpoint = l.imdsEndpoint()
 	s.Credential = l.credential()
 
 	s.SpeechRefreshInterval = l.duration(EnvSpeechRefreshInterval, DefaultSpeechRefreshInterval,

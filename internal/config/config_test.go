@@ -49,6 +49,7 @@ func TestLoadDefaults(t *testing.T) {
 		APIScope:              testAppID + "/.default",
 		SpeechScope:           "https://cognitiveservices.azure.com/.default",
 		AuthorityHost:         "https://login.microsoftonline.com",
+		IMDSEndpoint:          "http://169.254.169.254/metadata/identity/oauth2/token",
 		SpeechRefreshInterval: 9 * time.Minute,
 		MinLifetime:           5 * time.Minute,
 	}
@@ -143,6 +144,12 @@ func TestLoadValid(t *testing.T) {
 			[2]string{"http://localhost:41741/msi/token", testSecret}},
 		{"identity_endpoint_link_local", map[string]string{EnvIdentityEndpoint: "http://169.254.129.2:8081/msi/token", EnvIdentityHeader: testSecret},
 			func(s *Settings) any { return s.IdentityEndpoint }, "http://169.254.129.2:8081/msi/token"},
+		{"imds_default", map[string]string{},
+			func(s *Settings) any { return s.IMDSEndpoint }, "http://169.254.169.254/metadata/identity/oauth2/token"},
+		{"imds_loopback", map[string]string{EnvIMDSEndpoint: "http://127.0.0.1:40342/metadata/identity/oauth2/token"},
+			func(s *Settings) any { return s.IMDSEndpoint }, "http://127.0.0.1:40342/metadata/identity/oauth2/token"},
+		{"imds_https", map[string]string{EnvIMDSEndpoint: "https://imds.proxy.example/token"},
+			func(s *Settings) any { return s.IMDSEndpoint }, "https://imds.proxy.example/token"},
 		{"credentials_prod", map[string]string{EnvTokenCredentials: "prod"},
 			func(s *Settings) any { return s.Credential }, CredentialAuto},
 		{"credentials_managed_identity", map[string]string{EnvTokenCredentials: "ManagedIdentityCredential"},
@@ -273,6 +280,10 @@ func TestLoadErrors(t *testing.T) {
 			"IDENTITY_ENDPOINT is required: IDENTITY_HEADER is set without an endpoint"},
 		{"identity_endpoint_http_remote", map[string]string{EnvIdentityEndpoint: "http://10.0.0.1/msi", EnvIdentityHeader: testSecret},
 			`IDENTITY_ENDPOINT "http://10.0.0.1/msi" is invalid: use an https URL, or http on a loopback or link-local address`},
+		{"imds_http_remote", map[string]string{EnvIMDSEndpoint: "http://10.0.0.1/metadata/identity/oauth2/token"},
+			`IMDS_ENDPOINT "http://10.0.0.1/metadata/identity/oauth2/token" is invalid: use an https URL, or http on a loopback or link-local address, such as http://169.254.169.254/metadata/identity/oauth2/token`},
+		{"imds_query", map[string]string{EnvIMDSEndpoint: "http://127.0.0.1:1/token?api-version=1"},
+			`IMDS_ENDPOINT "http://127.0.0.1:1/token?api-version=1" is invalid: use an https URL, or http on a loopback or link-local address, such as http://169.254.169.254/metadata/identity/oauth2/token`},
 		{"credentials_dev", map[string]string{EnvTokenCredentials: "dev"},
 			`AZURE_TOKEN_CREDENTIALS "dev" is invalid: developer tool credentials cannot run inside this service; use prod, EnvironmentCredential, WorkloadIdentityCredential or ManagedIdentityCredential`},
 		{"credentials_cli", map[string]string{EnvTokenCredentials: "AzureCLICredential"},
@@ -407,8 +418,8 @@ func TestLogValueEmptySecretsStayEmpty(t *testing.T) {
 
 func TestVariables(t *testing.T) {
 	vars := Variables()
-	if len(vars) != 21 {
-		t.Errorf("got %d variables, want 21", len(vars))
+	if len(vars) != 22 {
+		t.Errorf("got %d variables, want 22", len(vars))
 	}
 	seen := map[string]bool{}
 	for _, v := range vars {
@@ -432,6 +443,7 @@ func TestVariables(t *testing.T) {
 		EnvSpeechServiceScope:    "https://cognitiveservices.azure.com/.default",
 		EnvAuthorityHost:         "https://login.microsoftonline.com",
 		EnvSpeechRefreshInterval: "9m", EnvTokenMinLifetime: "5m",
+		EnvIMDSEndpoint: "http://169.254.169.254/metadata/identity/oauth2/token",
 	}
 	for _, v := range vars {
 		if v.Default != defaults[v.Name] {

@@ -281,6 +281,23 @@ func (l *loader) identityEndpoint() string {
 	return v
 }
 
+// imdsEndpoint reads the IMDS token URL. IMDS serves plain http on the
+// link-local address 169.254.169.254, so http is allowed there as on
+// loopback, where tests and local proxies listen.
+func (l *loader) imdsEndpoint() string {
+	v := l.get(EnvIMDSEndpoint)
+	if v == "" {
+		return DefaultIMDSEndpoint
+	}
+	local := func(host string) bool { return IsLoopback(host) || isLinkLocal(host) }
+	if !checkURL(v, local) {
+		l.fail(EnvIMDSEndpoint, v, "use an https URL, or http on a loopback or link-local address, "+
+			"such as "+DefaultIMDSEndpoint)
+		return ""
+	}
+	return v
+}
+
 func (l *loader) credential() Credential {
 	v := l.get(EnvTokenCredentials)
 	switch {

@@ -32,6 +32,7 @@ const (
 	EnvFederatedToken            = "AZURE_FEDERATED_TOKEN"
 	EnvIdentityEndpoint          = "IDENTITY_ENDPOINT"
 	EnvIdentityHeader            = "IDENTITY_HEADER"
+	EnvIMDSEndpoint              = "IMDS_ENDPOINT"
 	EnvTokenCredentials          = "AZURE_TOKEN_CREDENTIALS"
 	EnvSpeechRefreshInterval     = "SPEECH_TOKEN_REFRESH_INTERVAL"
 	EnvTokenMinLifetime          = "TOKEN_MIN_LIFETIME"
@@ -47,8 +48,11 @@ const (
 	// URI is https://cognitiveservices.azure.com, so only this form yields a
 	// token. An explicit scheme-less value is given the https scheme by Load
 	// for the same reason, so deployments that copied the README keep working.
-	DefaultSpeechScope           = "https://cognitiveservices.azure.com/.default"
-	DefaultAuthorityHost         = "https://login.microsoftonline.com"
+	DefaultSpeechScope   = "https://cognitiveservices.azure.com/.default"
+	DefaultAuthorityHost = "https://login.microsoftonline.com"
+	// DefaultIMDSEndpoint is the token endpoint of the Azure Instance
+	// Metadata Service, reachable from inside an Azure virtual machine only.
+	DefaultIMDSEndpoint          = "http://169.254.169.254/metadata/identity/oauth2/token"
 	DefaultSpeechRefreshInterval = "9m"
 	DefaultTokenMinLifetime      = "5m"
 )
@@ -90,6 +94,8 @@ var variables = []Variable{
 		Description: "Managed identity endpoint set by App Service and Container Apps; needs IDENTITY_HEADER."},
 	{Name: EnvIdentityHeader, Secret: true,
 		Description: "Header value the managed identity endpoint requires; set by the platform with IDENTITY_ENDPOINT."},
+	{Name: EnvIMDSEndpoint, Default: DefaultIMDSEndpoint,
+		Description: "Full URL of the IMDS token endpoint, used only with AZURE_TOKEN_CREDENTIALS=ManagedIdentityCredential and no IDENTITY_ENDPOINT (https, or http on a loopback or link-local address)."},
 	{Name: EnvTokenCredentials,
 		Description: "Credential to use: prod (the default choice), EnvironmentCredential, WorkloadIdentityCredential or ManagedIdentityCredential."},
 	{Name: EnvSpeechRefreshInterval, Default: DefaultSpeechRefreshInterval,

@@ -81,6 +81,10 @@ func (e *AuthError) Error() string {
 
 func (e *AuthError) Unwrap() error { return e.Err }
 
+// RetryAfterDelay returns RetryAfter, so token.Cache can honour it without
+// importing this package (token.RetryAfterer).
+func (e *AuthError) RetryAfterDelay() time.Duration { return e.RetryAfter }
+
 // Is matches token.ErrRejected when the failure is permanent, so the service
 // answers a rejected configuration with 502 and a passing failure with 503.
 func (e *AuthError) Is(target error) bool {

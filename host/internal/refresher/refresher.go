@@ -31,6 +31,18 @@ type Result struct {
 	RefreshOn time.Time
 }
 
+// RetryAfterError is a failed refresh that says when to try again: the
+// guest answered with Retry-After because the authority asked for a wait
+// or its own backoff runs. The next attempt waits at least After, even when
+// the backoff is shorter.
+type RetryAfterError struct {
+	Err   error
+	After time.Duration
+}
+
+func (e *RetryAfterError) Error() string { return e.Err.Error() }
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
 // Target is one token to keep fresh.
 type Target struct {
 	// Name is the route segment: "speech" or "api".
@@ -206,6 +218,10 @@ func (r *Refresher) run(ctx context.Context, name string) error {
 	if err != nil {
 		s.Failures++
 		delay = r.backoff(s.Failures)
+		var ra *RetryAfterError
+		if errors.As(err, &ra) && ra.After > delay {
+			delay = ra.After
+		}
 		if s.Failures == 1 {
 			r.log.Warn("token refresh failed; retrying with backoff until it succeeds",
 				"token", name, "error", err, "retry_in", delay)

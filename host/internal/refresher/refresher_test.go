@@ -335,3 +335,38 @@ func TestCloseCancelsRunningRefresh(t *testing.T) {
 		t.Fatal("Warm did not return after Close")
 	}
 }
+
+func TestRetryAfterLengthensBackoff(t *testing.T) {
+	clock := &fakeClock{now: start}
+	calls := 0
+	g := &fakeGuest{clock: clock, next: func(_ string, now time.Time) (refresher.Result, error) {
+		calls++
+		switch calls {
+		case 1:
+			return refresher.Result{}, &refresher.RetryAfterError{Err: errors.New("status 503"), After: 90 * time.Second}
+		case 2:
+			// A Retry-After shorter than the backoff does not shorten it.
+			return refresher.Result{}, &refresher.RetryAfterError{Err: errors.New("status 503"), After: time.Millisecond}
+		}
+		return refresher.Result{ExpiresOn: now.Add(time.Hour), RefreshOn: now.Add(30 * time.Minute)}, nil
+	}}
+	var logs bytes.Buffer
+	r := newRefresher(clock, g, &logs, refresher.Target{Name: "speech"})
+	defer r.Close()
+	_ = r.Warm(context.Background())
+
+	if p := clock.pending(); len(p) != 1 || p[0] != 90*time.Second {
+		t.Fatalf("pending after a Retry-After of 90s = %v, want [1m30s]", p)
+	}
+	clock.advance(90 * time.Second)
+	if p := clock.pending(); len(p) != 1 || p[0] != 2*time.Second {
+		t.Fatalf("pending after a short Retry-After = %v, want the backoff [2s]", p)
+	}
+	clock.advance(2 * time.Second)
+	if g.count("speech") != 3 {
+		t.Errorf("calls = %d, want 3", g.count("speech"))
+	}
+	if n := strings.Count(logs.String(), "token refresh failed"); n != 1 {
+		t.Errorf("logged %d failure warnings, want 1:\n%s", n, logs.String())
+	}
+}
