@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -212,7 +213,11 @@ func (h *Handler) get(ctx context.Context, scope string) (token.Token, bool, *Re
 		return t, true, nil
 	}
 	if err != nil && t.Value != "" && token.IsUsable(err) {
-		h.warn("serving a token despite a failure", scope, err)
+		if reported(err) {
+			h.log.Debug("serving the stored token during a backoff", "scope", scope, "error", err)
+		} else {
+			h.warn("serving a token despite a failure", scope, err)
+		}
 		return t, true, nil
 	}
 	return token.Token{}, false, h.tokenError(scope, err)
@@ -258,20 +263,36 @@ func (h *Handler) tokenError(scope string, err error) *Response {
 	if err == nil {
 		err = errEmptyToken
 	}
-	if token.IsRejected(err) {
+	retryAfter := h.retryAfter
+	if d, ok := token.RetryAfter(err); ok {
+		retryAfter = strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
+	}
+	switch {
+	case reported(err):
+		// The caller that made the failed fetch logged it.
+		h.log.Debug("no token during a backoff", "scope", scope, "error", err)
+	case token.IsRejected(err):
 		h.error("token request rejected", scope, err)
+	case token.IsUsable(err):
+		h.warn("token refresh failed", scope, err)
+	default:
+		h.error("no token available", scope, err)
+	}
+	if token.IsRejected(err) {
 		return &Response{Status: 502, Header: []Field{
 			{"content-type", contentJSON}, {"cache-control", "no-store"},
 		}, Body: bodyRejected}
 	}
-	if token.IsUsable(err) {
-		h.warn("token refresh failed", scope, err)
-	} else {
-		h.error("no token available", scope, err)
-	}
 	return &Response{Status: 503, Header: []Field{
-		{"content-type", contentJSON}, {"cache-control", "no-store"}, {"retry-after", h.retryAfter},
+		{"content-type", contentJSON}, {"cache-control", "no-store"}, {"retry-after", retryAfter},
 	}, Body: bodyUnavailable}
+}
+
+// reported reports whether err is a backoff that another caller's failed
+// fetch started, so that failure has been logged already.
+func reported(err error) bool {
+	var be *token.BackoffError
+	return errors.As(err, &be) && be.Err == nil
 }
 
 type serviceError string

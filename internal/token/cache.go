@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"time"
 )
 
 // Defaults of CacheOptions.
 const (
-	DefaultLeaseDuration = 10 * time.Second
+	// DefaultLeaseDuration is at least as long as the host's egress
+	// timeout (20 s), because a lease is guaranteed to its holder for one
+	// whole window only: a fetch that outlived it could overlap the next.
+	DefaultLeaseDuration = 20 * time.Second
 	DefaultWaitTimeout   = 10 * time.Second
 	DefaultPollInterval  = 25 * time.Millisecond
 )
@@ -22,9 +26,9 @@ type CacheOptions struct {
 	// returns. Zero means no minimum; config.Settings.MinLifetime is the
 	// usual value.
 	MinLifetime time.Duration
-	// LeaseDuration is the length of a lease window: a lease whose holder
-	// died expires at the end of its window, and after a failed refresh
-	// with a still-usable token the next attempt waits for the next window.
+	// LeaseDuration is the length of a lease window. A lease lasts at least
+	// one whole window and at most two, so a holder that died delays the
+	// other callers by two windows at most.
 	LeaseDuration time.Duration
 	// WaitTimeout bounds how long a caller waits for another caller's fetch.
 	WaitTimeout time.Duration
@@ -34,6 +38,14 @@ type CacheOptions struct {
 	Now func() time.Time
 	// Sleep pauses for d or until ctx is done; nil means a timer.
 	Sleep func(ctx context.Context, d time.Duration) error
+
+	// MinBackoff, MaxBackoff and RejectedBackoff set the waits after failed
+	// fetches (see the Failures section of Cache); zero means
+	// DefaultMinBackoff, DefaultMaxBackoff and DefaultRejectedBackoff.
+	MinBackoff, MaxBackoff, RejectedBackoff time.Duration
+	// Jitter returns a value in [0, 1) that lengthens each wait by up to a
+	// quarter; nil means math/rand.
+	Jitter func() float64
 }
 
 // Cache serves tokens from a Store shared by all instances and fetches a new
@@ -54,19 +66,31 @@ type CacheOptions struct {
 //
 // The lease is a counter under "lease/<scope>/<window>", where <window> is
 // the Unix time divided by LeaseDuration. The caller whose Increment
-// returns 1 fetches, stores "token/<scope>" and deletes the lease. Callers
-// without a usable token poll the store until a usable token appears, the
-// lease is deleted without one (the holder's fetch failed), or WaitTimeout
-// passes. When the window ends while they wait, they compete for the next
-// window's lease, so a holder that died delays them by one window at most.
+// returns 1 fetches, stores "token/<scope>" and deletes the lease, unless
+// the previous window's lease is still held: its holder may still be
+// fetching, so a lease lasts at least one whole window and at most two.
+// Callers without a usable token poll the store until a usable token
+// appears, the lease is deleted without one, or WaitTimeout passes. When
+// the window ends while they wait, they compete for the next window's
+// lease, so a holder that died delays them by two windows at most. Only one
+// fetch per scope is in flight as long as a fetch ends within LeaseDuration.
 //
 // # Failures
 //
-// When a fetch fails and the stored token is still usable, Get and Refresh
-// return that token with a *UsableError, and the lease is kept until its
-// window ends, so a failing authority gets about one attempt per
-// LeaseDuration and scope. Without a usable token the error is returned and
-// the lease is deleted, so the next request tries again.
+// A failed fetch writes a backoff record under "backoff/<scope>", and no
+// caller on any instance fetches for that scope until its wait has passed.
+// The wait doubles with each failure in a row: from MinBackoff up to
+// MaxBackoff for failures that may pass (transport errors, 408, 429, 5xx),
+// and from RejectedBackoff up to MaxRejectedBackoff when the authority
+// rejected the request (ErrRejected). It is never shorter than the
+// authority's Retry-After (see RetryAfterer). A success deletes the record.
+//
+// While a wait runs, Get returns the stored token when it is still usable
+// and a *BackoffError otherwise; Refresh always returns the *BackoffError,
+// so the host's timer retries after its RetryAfter. The caller whose fetch
+// failed gets the stored token with a *UsableError wrapping the
+// *BackoffError, or the *BackoffError alone; every other caller gets no
+// error or a *BackoffError whose Err is nil, so a failure is reported once.
 type Cache struct {
 	store       Store
 	fetcher     Fetcher
@@ -76,6 +100,9 @@ type Cache struct {
 	poll        time.Duration
 	now         func() time.Time
 	sleep       func(context.Context, time.Duration) error
+
+	minBackoff, maxBackoff, rejectedBackoff time.Duration
+	jitter                                  func() float64
 }
 
 // NewCache returns a Cache over store and fetcher.
@@ -89,6 +116,23 @@ func NewCache(store Store, fetcher Fetcher, opts CacheOptions) *Cache {
 		poll:        opts.PollInterval,
 		now:         opts.Now,
 		sleep:       opts.Sleep,
+
+		minBackoff:      opts.MinBackoff,
+		maxBackoff:      opts.MaxBackoff,
+		rejectedBackoff: opts.RejectedBackoff,
+		jitter:          opts.Jitter,
+	}
+	if c.minBackoff <= 0 {
+		c.minBackoff = DefaultMinBackoff
+	}
+	if c.maxBackoff < c.minBackoff {
+		c.maxBackoff = max(DefaultMaxBackoff, c.minBackoff)
+	}
+	if c.rejectedBackoff <= 0 {
+		c.rejectedBackoff = DefaultRejectedBackoff
+	}
+	if c.jitter == nil {
+		c.jitter = rand.Float64
 	}
 	if c.lease < time.Second {
 		c.lease = DefaultLeaseDuration
@@ -160,6 +204,12 @@ func (c *Cache) Get(ctx context.Context, scope string) (Token, error) {
 		return old, nil
 	}
 	oldUsable := found && c.Usable(old, now)
+	if wait, rec := c.backoff(scope, now); wait > 0 {
+		if oldUsable {
+			return old, nil
+		}
+		return Token{}, &BackoffError{Scope: scope, RetryAfter: wait, Rejected: rec.Rejected}
+	}
 
 	won, key, err := c.acquire(scope, now)
 	if err != nil {
@@ -196,6 +246,9 @@ func (c *Cache) Refresh(ctx context.Context, scope string) (Token, error) {
 		found = false
 	}
 	oldUsable := found && c.Usable(old, now)
+	if wait, rec := c.backoff(scope, now); wait > 0 {
+		return Token{}, &BackoffError{Scope: scope, RetryAfter: wait, Rejected: rec.Rejected}
+	}
 
 	won, key, err := c.acquire(scope, now)
 	if err != nil {
@@ -212,7 +265,9 @@ func (c *Cache) Refresh(ctx context.Context, scope string) (Token, error) {
 	})
 }
 
-// acquire takes the lease for scope in the window of now.
+// acquire takes the lease for scope in the window of now. When it does not
+// win, key is the lease to watch: this window's, or the previous window's
+// when that one's holder may still be fetching.
 func (c *Cache) acquire(scope string, now time.Time) (won bool, key string, err error) {
 	window := c.window(now)
 	key = LeaseKey(scope, window)
@@ -223,9 +278,16 @@ func (c *Cache) acquire(scope string, now time.Time) (won bool, key string, err 
 	if n != 1 {
 		return false, key, nil
 	}
-	// The previous window's lease is over; delete it in case a dead holder
-	// or a failed refresh left it, so the store does not collect them.
-	_ = c.store.Delete(LeaseKey(scope, window-1))
+	prev := LeaseKey(scope, window-1)
+	if _, held, err := c.store.Get(prev); err == nil && held {
+		// Give this window back, so the next caller can take it once the
+		// previous holder is done or its lease has run out.
+		c.release(key)
+		return false, prev, nil
+	}
+	// A lease two windows old is over; delete it in case a dead holder
+	// left it, so the store does not collect them.
+	_ = c.store.Delete(LeaseKey(scope, window-2))
 	return true, key, nil
 }
 
@@ -240,6 +302,15 @@ func (c *Cache) release(key string) { _ = c.store.Delete(key) }
 // fetchHeld fetches and stores a token while the caller holds the lease
 // under key.
 func (c *Cache) fetchHeld(ctx context.Context, scope, key string, old Token, oldUsable bool) (Token, error) {
+	if wait, rec := c.backoff(scope, c.now()); wait > 0 {
+		// Another caller failed after this one read the store.
+		c.release(key)
+		be := &BackoffError{Scope: scope, RetryAfter: wait, Rejected: rec.Rejected}
+		if oldUsable && c.Usable(old, c.now()) {
+			return old, &UsableError{Scope: scope, Stale: true, Err: be}
+		}
+		return Token{}, be
+	}
 	t, err := c.fetcher.FetchToken(ctx, scope)
 	if err == nil && t.Value == "" {
 		err = errors.New("the fetcher returned an empty token")
@@ -249,11 +320,14 @@ func (c *Cache) fetchHeld(ctx context.Context, scope, key string, old Token, old
 	}
 	if err != nil {
 		err = fmt.Errorf("fetch token for scope %q: %w", scope, err)
-		if oldUsable && c.Usable(old, c.now()) {
-			return old, &UsableError{Scope: scope, Stale: true, Err: err}
-		}
+		// The record is written before the lease is released, so a waiter
+		// that sees the lease gone finds the record.
+		be := c.backoffFailure(scope, c.now(), err)
 		c.release(key)
-		return Token{}, err
+		if oldUsable && c.Usable(old, c.now()) {
+			return old, &UsableError{Scope: scope, Stale: true, Err: be}
+		}
+		return Token{}, be
 	}
 
 	now := c.now()
@@ -267,6 +341,7 @@ func (c *Cache) fetchHeld(ctx context.Context, scope, key string, old Token, old
 	if err == nil {
 		err = c.store.Set(TokenKey(scope), b)
 	}
+	_ = c.store.Delete(BackoffKey(scope))
 	c.release(key)
 	if err != nil {
 		return t, &UsableError{Scope: scope, Err: fmt.Errorf("store token: %w", err)}
@@ -279,11 +354,29 @@ func (c *Cache) fetchHeld(ctx context.Context, scope, key string, old Token, old
 func (c *Cache) wait(ctx context.Context, scope, key string, old Token, oldUsable bool,
 	done func(Token, time.Time) bool) (Token, error) {
 	deadline := c.now().Add(c.waitTimeout)
+	window := c.window(c.now())
 	fail := func(err error) (Token, error) {
 		if oldUsable && c.Usable(old, c.now()) {
 			return old, &UsableError{Scope: scope, Stale: true, Err: err}
 		}
+		var be *BackoffError
+		if errors.As(err, &be) {
+			return Token{}, err
+		}
 		return Token{}, fmt.Errorf("token for scope %q: %w", scope, err)
+	}
+	compete := func(now time.Time) (bool, Token, error) {
+		won, next, err := c.acquire(scope, now)
+		if err != nil {
+			t, err := fail(err)
+			return true, t, err
+		}
+		if won {
+			t, err := c.fetchHeld(ctx, scope, next, old, oldUsable)
+			return true, t, err
+		}
+		key, window = next, c.window(now)
+		return false, Token{}, nil
 	}
 	for {
 		if err := c.sleep(ctx, c.poll); err != nil {
@@ -296,24 +389,26 @@ func (c *Cache) wait(ctx context.Context, scope, key string, old Token, oldUsabl
 
 		// The lease window ended: the holder may have died, so compete for
 		// the next lease.
-		if w := c.window(now); LeaseKey(scope, w) != key {
-			won, next, err := c.acquire(scope, now)
-			if err != nil {
-				return fail(err)
+		if c.window(now) != window {
+			if end, t, err := compete(now); end {
+				return t, err
 			}
-			if won {
-				return c.fetchHeld(ctx, scope, next, old, oldUsable)
-			}
-			key = next
 		}
 
 		if _, held, err := c.store.Get(key); err == nil && !held {
-			// The holder released the lease. It stores the token first, so
-			// read once more before reporting its failure.
+			// The holder released the lease. It stores the token or the
+			// backoff record first, so read both once more.
 			if t, ok, err := c.Stored(scope); err == nil && ok && done(t, c.now()) {
 				return t, nil
 			}
-			return fail(ErrRefreshFailed)
+			if wait, rec := c.backoff(scope, c.now()); wait > 0 {
+				return fail(&BackoffError{Scope: scope, RetryAfter: wait, Rejected: rec.Rejected})
+			}
+			// Neither: the holder gave its lease back without fetching, or
+			// its writes failed. Compete for the lease again.
+			if end, t, err := compete(c.now()); end {
+				return t, err
+			}
 		}
 		if !now.Before(deadline) {
 			return fail(ErrWaitTimeout)

@@ -79,6 +79,12 @@ func newTestCache(store Store, f *fetcher, clk *clock, opts CacheOptions) *Cache
 	if opts.MinLifetime == 0 {
 		opts.MinLifetime = 5 * time.Minute
 	}
+	if opts.LeaseDuration == 0 {
+		opts.LeaseDuration = 10 * time.Second
+	}
+	if opts.Jitter == nil {
+		opts.Jitter = func() float64 { return 0 }
+	}
 	return NewCache(store, f, opts)
 }
 
@@ -241,19 +247,20 @@ func TestCacheLeaseExpiresWhenHolderDies(t *testing.T) {
 	deadWindow := t0.Unix() / 10
 	store.Increment(LeaseKey(scope, deadWindow), 1) // the holder never returns
 	f := &fetcher{}
-	c := newTestCache(store, f, clk, CacheOptions{PollInterval: time.Second})
+	c := newTestCache(store, f, clk, CacheOptions{PollInterval: time.Second, WaitTimeout: time.Minute})
 	got, err := c.Get(context.Background(), scope)
 	if err != nil || got.Value != "new-1" {
 		t.Fatalf("got %q, %v; want new-1, nil", got.Value, err)
 	}
-	if now := clk.Now(); !now.Equal(t0.Add(10 * time.Second)) {
-		t.Errorf("fetched at %v, want the start of the next window %v", now, t0.Add(10*time.Second))
+	// The holder's lease is guaranteed for one whole window after the one
+	// it was taken in, so the fetch starts two windows later.
+	if now := clk.Now(); !now.Equal(t0.Add(20 * time.Second)) {
+		t.Errorf("fetched at %v, want the start of the window after next %v", now, t0.Add(20*time.Second))
 	}
-	if leaseHeld(t, store, deadWindow) {
-		t.Error("the dead holder's lease was not deleted")
-	}
-	if leaseHeld(t, store, deadWindow+1) {
-		t.Error("the new lease was not released")
+	for w := deadWindow; w <= deadWindow+2; w++ {
+		if leaseHeld(t, store, w) {
+			t.Errorf("lease of window %d still in the store", w-deadWindow)
+		}
 	}
 	if store.Len() != 1 {
 		t.Errorf("store has %d keys, want only the token", store.Len())
@@ -287,16 +294,42 @@ func TestCacheWaiterSeesHolderFailure(t *testing.T) {
 	store := NewMemoryStore()
 	key := LeaseKey(scope, t0.Unix()/10)
 	store.Increment(key, 1)
-	c := newTestCache(store, &fetcher{}, clk, CacheOptions{Sleep: func(ctx context.Context, d time.Duration) error {
-		store.Delete(key) // the holder gives up without a token
+	f := &fetcher{}
+	holder := newTestCache(store, &fetcher{err: rejection{}}, clk, CacheOptions{})
+	c := newTestCache(store, f, clk, CacheOptions{Sleep: func(ctx context.Context, d time.Duration) error {
+		store.Delete(key) // the holder fails: it records the failure, then releases
+		holder.backoffFailure(scope, clk.Now(), rejection{})
 		return clk.Sleep(ctx, d)
 	}})
 	_, err := c.Get(context.Background(), scope)
-	if !errors.Is(err, ErrRefreshFailed) {
-		t.Fatalf("got %v, want ErrRefreshFailed", err)
+	var be *BackoffError
+	if !errors.As(err, &be) || be.Err != nil || !IsRejected(err) {
+		t.Fatalf("got %#v, want a *BackoffError of a rejection without Err", err)
+	}
+	if want := DefaultRejectedBackoff - DefaultPollInterval; be.RetryAfter != want {
+		t.Errorf("RetryAfter = %v, want %v", be.RetryAfter, want)
 	}
 	if d := clk.Now().Sub(t0); d != DefaultPollInterval {
 		t.Errorf("waited %v, want one poll", d)
+	}
+	if f.calls.Load() != 0 {
+		t.Errorf("got %d fetches, want 0", f.calls.Load())
+	}
+}
+
+func TestCacheWaiterFetchesWhenHolderLeftNothing(t *testing.T) {
+	clk := &clock{now: t0}
+	store := NewMemoryStore()
+	key := LeaseKey(scope, t0.Unix()/10)
+	store.Increment(key, 1)
+	f := &fetcher{}
+	c := newTestCache(store, f, clk, CacheOptions{Sleep: func(ctx context.Context, d time.Duration) error {
+		store.Delete(key) // released with neither a token nor a backoff record
+		return clk.Sleep(ctx, d)
+	}})
+	got, err := c.Get(context.Background(), scope)
+	if err != nil || got.Value != "new-1" || f.calls.Load() != 1 {
+		t.Fatalf("got %q, %v, %d fetches; want new-1, nil, 1", got.Value, err, f.calls.Load())
 	}
 }
 
@@ -333,13 +366,35 @@ func TestCacheFetchFailureWithoutToken(t *testing.T) {
 	if !IsRejected(err) {
 		t.Errorf("IsRejected(%v) = false, want true", err)
 	}
-	if leaseHeld(t, store, t0.Unix()/10) {
-		t.Error("lease kept after a failure without a usable token")
+	var be *BackoffError
+	if !errors.As(err, &be) || be.RetryAfter != DefaultRejectedBackoff || !be.Rejected || be.Err == nil {
+		t.Fatalf("got %#v, want a *BackoffError of %v with its cause", err, DefaultRejectedBackoff)
 	}
-	// The lease is free, so the next request tries again at once.
-	c.Get(context.Background(), scope)
-	if f.calls.Load() != 2 {
-		t.Errorf("got %d fetches, want 2", f.calls.Load())
+	want := `fetch token for scope "https://cognitiveservices.azure.com/.default": ` +
+		`AADSTS7000215: invalid client secret (next attempt in 30s)`
+	if err.Error() != want {
+		t.Errorf("got %q, want %q", err, want)
+	}
+	if leaseHeld(t, store, t0.Unix()/10) {
+		t.Error("lease kept after a failure")
+	}
+
+	// Until the wait has passed, no caller fetches and none gets the cause.
+	clk.Advance(29 * time.Second)
+	_, err = c.Get(context.Background(), scope)
+	if !errors.As(err, &be) || be.RetryAfter != time.Second || be.Err != nil || !IsRejected(err) {
+		t.Errorf("Get during the wait: got %#v, want a rejected *BackoffError of 1s without Err", err)
+	}
+	if f.calls.Load() != 1 {
+		t.Errorf("got %d fetches during the wait, want 1", f.calls.Load())
+	}
+
+	// The next failure doubles the wait.
+	clk.Advance(time.Second)
+	_, err = c.Get(context.Background(), scope)
+	if !errors.As(err, &be) || be.RetryAfter != 2*DefaultRejectedBackoff || f.calls.Load() != 2 {
+		t.Errorf("second failure: got %v after %d fetches, want a wait of %v after 2",
+			err, f.calls.Load(), 2*DefaultRejectedBackoff)
 	}
 }
 
@@ -359,13 +414,13 @@ func TestCacheFetchFailureWithOldToken(t *testing.T) {
 		t.Fatalf("got %#v, want a stale *UsableError", err)
 	}
 	want := `refresh token for scope "https://cognitiveservices.azure.com/.default" failed, serving the stored token: ` +
-		`fetch token for scope "https://cognitiveservices.azure.com/.default": connection refused`
+		`fetch token for scope "https://cognitiveservices.azure.com/.default": connection refused (next attempt in 2s)`
 	if err.Error() != want {
 		t.Errorf("got %q, want %q", err, want)
 	}
 
-	// The lease stays for its window, so the next caller gets the old token
-	// without another attempt.
+	// During the backoff the next caller gets the old token without another
+	// attempt and without an error to log.
 	got, err = c.Get(context.Background(), scope)
 	if err != nil || got.Value != "old" || f.calls.Load() != 1 {
 		t.Errorf("second Get: %q, %v, %d fetches; want old, nil, 1", got.Value, err, f.calls.Load())
@@ -461,7 +516,7 @@ func TestCacheRejectsExpiredFetch(t *testing.T) {
 	f := &fetcher{life: -time.Second}
 	c := newTestCache(NewMemoryStore(), f, clk, CacheOptions{})
 	_, err := c.Get(context.Background(), scope)
-	want := `fetch token for scope "https://cognitiveservices.azure.com/.default": the fetched token expired at 2023-11-14T22:13:19Z`
+	want := `fetch token for scope "https://cognitiveservices.azure.com/.default": the fetched token expired at 2023-11-14T22:13:19Z (next attempt in 2s)`
 	if err == nil || err.Error() != want {
 		t.Errorf("got %v, want %q", err, want)
 	}

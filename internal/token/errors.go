@@ -16,10 +16,6 @@ var ErrRejected = errors.New("token request rejected by the authority")
 // usable token appeared before the wait deadline.
 var ErrWaitTimeout = errors.New("timed out waiting for another caller to fetch the token")
 
-// ErrRefreshFailed is returned to a caller that waited while another caller
-// held the lease, when that caller released it without storing a token.
-var ErrRefreshFailed = errors.New("another caller failed to fetch the token")
-
 // UsableError reports a failure that did not stop Get or Refresh from
 // returning a usable token: a refresh failed while the stored token was
 // still usable (Stale is true, and the stored token is returned), or a new
