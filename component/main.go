@@ -10,11 +10,13 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/edgetoken/edgetoken/component/internal/wasiconfig"
 	"github.com/edgetoken/edgetoken/component/internal/wasihttp"
@@ -84,22 +86,68 @@ func setup() (*service.Handler, error) {
 	}
 
 	client := &http.Client{Transport: wasihttp.Transport{}}
-	credential, err := entra.New(entraOptions(settings), client)
-	if err != nil {
-		return nil, err
+	store := wasikv.New("default")
+	opts := service.Options{Logger: logger}
+	refreshKey, onHost := lookup("REFRESH_KEY")
+	if onHost {
+		opts.RefreshKey = refreshKey
 	}
 
-	store := wasikv.New("default")
-	cache := token.NewCache(store, credential, token.CacheOptions{MinLifetime: settings.MinLifetime})
-
-	opts := service.Options{Logger: logger}
-	if key, ok := lookup("REFRESH_KEY"); ok {
-		opts.RefreshKey = key
+	var tokens service.Tokens
+	if settings.Credential.HostOnly() {
+		// Only our host sets refresh_key, and only it can run the
+		// developer tool that fetches these tokens.
+		if !onHost {
+			return nil, fmt.Errorf("%s=%s runs a developer tool, which only the edgetoken host can do; "+
+				"at the edge use a client secret, a certificate or a managed identity",
+				config.EnvTokenCredentials, settings.Credential)
+		}
+		cache := token.NewCache(store, nil, token.CacheOptions{MinLifetime: settings.MinLifetime})
+		tokens = hostFetched{cache}
+	} else {
+		credential, err := entra.New(entraOptions(settings), client)
+		if err != nil {
+			return nil, err
+		}
+		tokens = token.NewCache(store, credential, token.CacheOptions{MinLifetime: settings.MinLifetime})
 	}
 	if accessSettings.Enabled() {
 		opts.Guard = access.New(accessSettings, store, client, nil)
 	}
-	return service.New(settings, cache, opts), nil
+	return service.New(settings, tokens, opts), nil
+}
+
+// errNotFetched is a passing failure, so the client gets 503 with
+// Retry-After while the host's first fetch is still running.
+var errNotFetched = errors.New("no usable token stored yet: the host fetches tokens for this credential")
+
+// hostFetched serves the tokens the host fetched and stored. It never
+// fetches, so no failure of its own blocks the host's next refresh.
+type hostFetched struct{ cache *token.Cache }
+
+// hostFetchWait bounds how long a request waits for the host's fetch, which
+// runs a developer tool as a subprocess and so can take seconds at start.
+const hostFetchWait = 10 * time.Second
+
+func (h hostFetched) Get(ctx context.Context, scope string) (token.Token, error) {
+	deadline := time.Now().Add(hostFetchWait)
+	for {
+		t, ok, err := h.cache.Stored(scope)
+		if err != nil {
+			return token.Token{}, err
+		}
+		if ok && h.cache.Usable(t, time.Now()) {
+			return t, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return token.Token{}, errNotFetched
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (h hostFetched) Refresh(ctx context.Context, scope string) (token.Token, error) {
+	return token.Token{}, errNotFetched
 }
 
 // entraOptions maps the settings to a credential. The guest has no file

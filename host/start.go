@@ -84,9 +84,11 @@ func start(ctx context.Context, f *flags, env func(string) (string, bool), log *
 		return nil, &configError{err}
 	}
 	// Log the credential the guest will choose, and stop here if it
-	// cannot be built.
-	if err := logCredential(log, settings, store); err != nil {
-		return nil, &configError{err}
+	// cannot be built. Developer tool credentials run in the host instead.
+	if !settings.Credential.HostOnly() {
+		if err := logCredential(log, settings, store); err != nil {
+			return nil, &configError{err}
+		}
 	}
 
 	accessAllowed, err := egress.AccessOrigins(lookup)
@@ -110,6 +112,17 @@ func start(ctx context.Context, f *flags, env func(string) (string, bool), log *
 	client.Transport = &ops.CountingTransport{Base: client.Transport, Metrics: p.metrics, Logger: log}
 	tokens := &ops.CountingStore{Store: token.NewMemoryStore(), Metrics: p.metrics, Scopes: scopes}
 	p.tokens = tokens
+
+	var hostCache *token.Cache
+	if settings.Credential.HostOnly() {
+		var name string
+		hostCache, name, err = newDeveloperCache(settings, tokens)
+		if err != nil {
+			return nil, &configError{err}
+		}
+		log.Info("token credential", "credential", name, "client_id", "(developer sign-in)",
+			"chosen_by", config.EnvTokenCredentials, "fetched_by", "host")
+	}
 
 	p.pool, err = pool.New(ctx, pool.Config{
 		Wasm:             wasm,
@@ -145,9 +158,14 @@ func start(ctx context.Context, f *flags, env func(string) (string, bool), log *
 	if settings.APIConfigured() {
 		targets = append(targets, refresher.Target{Name: "api"})
 	}
+	refresh := guestRefresh(p.pool.Do, refreshKey)
+	if hostCache != nil {
+		byName := map[string]string{"speech": settings.SpeechScope, "api": settings.APIScope}
+		refresh = nativeRefresh(hostCache, byName)
+	}
 	p.refresher = refresher.New(refresher.Config{
 		Targets: targets,
-		Refresh: countFailures(guestRefresh(p.pool.Do, refreshKey), p.metrics),
+		Refresh: countFailures(refresh, p.metrics),
 		Logger:  log,
 	})
 	go func() {

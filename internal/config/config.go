@@ -22,7 +22,25 @@ const (
 	CredentialEnvironment      Credential = "EnvironmentCredential"
 	CredentialWorkloadIdentity Credential = "WorkloadIdentityCredential"
 	CredentialManagedIdentity  Credential = "ManagedIdentityCredential"
+
+	// The developer tool credentials run a command line tool (az, azd,
+	// pwsh) with the developer's sign-in. Only our host can run them: it
+	// fetches with azidentity and stores the tokens for the guest.
+	CredentialDeveloper         Credential = "dev"
+	CredentialAzureCLI          Credential = "AzureCLICredential"
+	CredentialAzureDeveloperCLI Credential = "AzureDeveloperCLICredential"
+	CredentialAzurePowerShell   Credential = "AzurePowerShellCredential"
 )
+
+// HostOnly reports whether the credential runs a developer tool, which only
+// the host can do, so the guest reads tokens the host stored.
+func (c Credential) HostOnly() bool {
+	switch c {
+	case CredentialDeveloper, CredentialAzureCLI, CredentialAzureDeveloperCLI, CredentialAzurePowerShell:
+		return true
+	}
+	return false
+}
 
 // Settings is the validated configuration. Load fills every default, so a
 // field is empty only when the setting is optional and unset.

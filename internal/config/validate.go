@@ -300,22 +300,17 @@ func (l *loader) imdsEndpoint() string {
 
 func (l *loader) credential() Credential {
 	v := l.get(EnvTokenCredentials)
-	switch {
-	case v == "", v == "prod":
-		return CredentialAuto
-	case strings.EqualFold(v, string(CredentialEnvironment)):
-		return CredentialEnvironment
-	case strings.EqualFold(v, string(CredentialWorkloadIdentity)):
-		return CredentialWorkloadIdentity
-	case strings.EqualFold(v, string(CredentialManagedIdentity)):
-		return CredentialManagedIdentity
-	case v == "dev", strings.EqualFold(v, "AzureCLICredential"),
-		strings.EqualFold(v, "AzureDeveloperCLICredential"), strings.EqualFold(v, "AzurePowerShellCredential"):
-		l.fail(EnvTokenCredentials, v, "developer tool credentials cannot run inside this service; "+
-			"use prod, EnvironmentCredential, WorkloadIdentityCredential or ManagedIdentityCredential")
+	if v == "" || v == "prod" {
 		return CredentialAuto
 	}
-	l.fail(EnvTokenCredentials, v, "use prod, EnvironmentCredential, WorkloadIdentityCredential or ManagedIdentityCredential")
+	for _, c := range []Credential{CredentialEnvironment, CredentialWorkloadIdentity, CredentialManagedIdentity,
+		CredentialDeveloper, CredentialAzureCLI, CredentialAzureDeveloperCLI, CredentialAzurePowerShell} {
+		if strings.EqualFold(v, string(c)) {
+			return c
+		}
+	}
+	l.fail(EnvTokenCredentials, v, "use prod, dev, EnvironmentCredential, WorkloadIdentityCredential, "+
+		"ManagedIdentityCredential, AzureCLICredential, AzureDeveloperCLICredential or AzurePowerShellCredential")
 	return CredentialAuto
 }
 

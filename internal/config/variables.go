@@ -97,7 +97,7 @@ var variables = []Variable{
 	{Name: EnvIMDSEndpoint, Default: DefaultIMDSEndpoint,
 		Description: "Full URL of the IMDS token endpoint, used only with AZURE_TOKEN_CREDENTIALS=ManagedIdentityCredential and no IDENTITY_ENDPOINT (https, or http on a loopback or link-local address)."},
 	{Name: EnvTokenCredentials,
-		Description: "Credential to use: prod (the default choice), EnvironmentCredential, WorkloadIdentityCredential or ManagedIdentityCredential."},
+		Description: "Credential to use: prod (the default chain), EnvironmentCredential, WorkloadIdentityCredential or ManagedIdentityCredential; on our host also dev, AzureCLICredential, AzureDeveloperCLICredential or AzurePowerShellCredential (a developer's sign-in, through azidentity)."},
 	{Name: EnvSpeechRefreshInterval, Default: DefaultSpeechRefreshInterval,
 		Description: "Longest time between refreshes of the Speech token, as a Go duration (1s to 24h)."},
 	{Name: EnvTokenMinLifetime, Default: DefaultTokenMinLifetime,

@@ -448,3 +448,25 @@ func TestJcoServesSpeechToken(t *testing.T) {
 		t.Error("the runner's log contains the client secret or the access token")
 	}
 }
+
+// A developer tool credential needs our host, which runs the tool and
+// stores the tokens. At the edge the guest refuses it with a clear error.
+func TestJcoRejectsDeveloperCredential(t *testing.T) {
+	skipShort(t)
+	r := startRunner(t, buildComponent(t), map[string]string{
+		"speech_resource_id":      "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/g/providers/Microsoft.CognitiveServices/accounts/a",
+		"local_mode":              "True",
+		"azure_token_credentials": "AzureCLICredential",
+	})
+	status, body := get(t, r.baseURL+"/speech")
+	if status != http.StatusInternalServerError {
+		t.Errorf("status = %d, want 500", status)
+	}
+	if want := `{"detail":"token service is misconfigured; see its log"}`; body != want {
+		t.Errorf("body = %s, want %s", body, want)
+	}
+	log := waitLog(r, "only the edgetoken host can do", 5*time.Second)
+	if !strings.Contains(log, "AZURE_TOKEN_CREDENTIALS=AzureCLICredential runs a developer tool") {
+		t.Errorf("runner log does not explain the error:\n%s", log)
+	}
+}
