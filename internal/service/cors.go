@@ -1,5 +1,7 @@
 package service
 
+import "github.com/edgetoken/edgetoken/internal/config"
+
 // CORS follows Starlette's CORSMiddleware as the original service set it
 // up: allow_origins from ALLOWED_ORIGINS, every method and header allowed,
 // no credentials. Two differences: a rejected preflight answers with a JSON
@@ -83,23 +85,37 @@ func corsMethod(m string) bool {
 
 // addCORS adds the CORS headers of a non-preflight response.
 func (h *Handler) addCORS(r *Request, resp *Response, origin string, hasOrigin bool) {
-	if h.settings.AllowAllOrigins {
+	_, cookie := r.header("cookie")
+	resp.Header = append(resp.Header,
+		CORSFields(h.settings, origin, hasOrigin, cookie, h.allowCredentials())...)
+}
+
+// CORSFields returns the CORS fields of a response other than a preflight
+// to a request from origin (hasOrigin is false when the request had no
+// Origin field). cookie tells whether the request carried a Cookie field,
+// and credentials whether a listed origin gets
+// Access-Control-Allow-Credentials (never with a wildcard).
+//
+// A runtime that answers a request itself, before the guest runs (a body
+// over its limit, no free instance), adds these fields so that a browser
+// can read that error as it reads the guest's own.
+func CORSFields(s *config.Settings, origin string, hasOrigin, cookie, credentials bool) []Field {
+	if s.AllowAllOrigins {
 		if !hasOrigin {
-			return
+			return nil
 		}
 		// With a cookie, a browser rejects "*", so Starlette echoes the origin.
-		if _, cookie := r.header("cookie"); cookie {
-			resp.Header = append(resp.Header, Field{"access-control-allow-origin", origin}, Field{"vary", "Origin"})
-			return
+		if cookie {
+			return []Field{{"access-control-allow-origin", origin}, {"vary", "Origin"}}
 		}
-		resp.Header = append(resp.Header, Field{"access-control-allow-origin", "*"})
-		return
+		return []Field{{"access-control-allow-origin", "*"}}
 	}
-	if hasOrigin && h.settings.OriginAllowed(origin) {
-		resp.Header = append(resp.Header, Field{"access-control-allow-origin", origin})
-		if h.allowCredentials() {
-			resp.Header = append(resp.Header, Field{"access-control-allow-credentials", "true"})
+	fields := make([]Field, 0, 3)
+	if hasOrigin && s.OriginAllowed(origin) {
+		fields = append(fields, Field{"access-control-allow-origin", origin})
+		if credentials {
+			fields = append(fields, Field{"access-control-allow-credentials", "true"})
 		}
 	}
-	resp.Header = append(resp.Header, Field{"vary", "Origin"})
+	return append(fields, Field{"vary", "Origin"})
 }

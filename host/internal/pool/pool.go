@@ -99,6 +99,16 @@ type Config struct {
 	// growth and held until the Go garbage collector runs.
 	HeapMemory bool
 
+	// TrustGuestLoops compiles the guest without wazero's termination
+	// checks. Those checks leave the compiled code for Go at the head of
+	// every loop, and a Go guest has a loop at the entry of nearly every
+	// function, so they cost the token service's guest about three times
+	// its CPU per request. Without them the call time limit still ends the
+	// waits in host calls that honour the call's context, such as outgoing
+	// requests, but not a guest that computes without calling the host:
+	// such a call keeps its instance until it returns.
+	TrustGuestLoops bool
+
 	// Register adds host modules, other than wasi_snapshot_preview1, to the
 	// runtime before the guest is instantiated.
 	Register func(ctx context.Context, r wazero.Runtime) error
@@ -168,7 +178,7 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 
 	rtCfg := wazero.NewRuntimeConfig().
 		WithMemoryLimitPages(pages).
-		WithCloseOnContextDone(true)
+		WithCloseOnContextDone(!cfg.TrustGuestLoops)
 	if cache := compilationCache(cfg, log); cache != nil {
 		rtCfg = rtCfg.WithCompilationCache(cache)
 	}

@@ -22,6 +22,8 @@ import (
 
 	"github.com/edgetoken/edgetoken/host/internal/ops"
 	"github.com/edgetoken/edgetoken/host/internal/wasihost"
+	"github.com/edgetoken/edgetoken/internal/config"
+	"github.com/edgetoken/edgetoken/internal/service"
 )
 
 // Defaults used when the matching Config field is zero.
@@ -65,8 +67,12 @@ type Config struct {
 
 	// MaxBodyBytes caps a request body; a larger one gets 413.
 	MaxBodyBytes int64
-	// MaxHeaderBytes caps the request line and headers. net/http answers a
-	// larger request with 431 and a plain-text body, before the handler.
+	// MaxHeaderBytes caps the request line and headers; a larger request
+	// gets 431. The server checks the limit itself, so the answer has the
+	// guest's error shape and CORS fields. net/http reads up to twice the
+	// limit (plus its own 4 KiB of slack) before the handler runs; a request
+	// larger still is cut off there and gets net/http's plain-text 431,
+	// which carries no CORS fields.
 	MaxHeaderBytes int
 	// MaxInFlight caps concurrent requests; one more gets 503 with
 	// Retry-After instead of waiting.
@@ -82,6 +88,14 @@ type Config struct {
 	// while every guest instance is busy.
 	Routes map[string]http.Handler
 
+	// CORS, when set, holds the service's settings: the errors the server
+	// answers itself (413, 431, busy 503, 504, 500) then carry the CORS
+	// fields the guest would add (service.CORSFields), so a browser can
+	// read them. CORSCredentials adds Access-Control-Allow-Credentials for
+	// a listed origin, as the guest does in cookie mode.
+	CORS            *config.Settings
+	CORSCredentials bool
+
 	// Observe, when set, is called once per request after the response is
 	// written, with the URL path, the status and the time taken.
 	Observe func(path string, status int, d time.Duration)
@@ -95,6 +109,9 @@ type Server struct {
 	routes   map[string]http.Handler
 	observe  func(string, int, time.Duration)
 	maxBody  int64
+	maxHead  int
+	cors     *config.Settings
+	corsCred bool
 	inFlight chan struct{} // one element per request in progress
 	log      *slog.Logger
 	http     *http.Server
@@ -107,6 +124,9 @@ func New(cfg Config) *Server {
 		routes:   cfg.Routes,
 		observe:  cfg.Observe,
 		maxBody:  orDefault(cfg.MaxBodyBytes, DefaultMaxBodyBytes),
+		maxHead:  orDefault(cfg.MaxHeaderBytes, DefaultMaxHeaderBytes),
+		cors:     cfg.CORS,
+		corsCred: cfg.CORSCredentials,
 		inFlight: make(chan struct{}, orDefault(cfg.MaxInFlight, DefaultMaxInFlight)),
 		log:      cfg.Logger,
 	}
@@ -115,7 +135,7 @@ func New(cfg Config) *Server {
 	}
 	s.http = &http.Server{
 		Handler:           s,
-		MaxHeaderBytes:    orDefault(cfg.MaxHeaderBytes, DefaultMaxHeaderBytes),
+		MaxHeaderBytes:    2 * s.maxHead,
 		ReadHeaderTimeout: orDefault(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout),
 		ReadTimeout:       orDefault(cfg.ReadTimeout, DefaultReadTimeout),
 		WriteTimeout:      orDefault(cfg.WriteTimeout, DefaultWriteTimeout),
@@ -156,7 +176,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(RequestIDHeader, id)
 	rec := &statusRecorder{ResponseWriter: w}
 
-	if native, ok := s.routes[r.URL.Path]; ok {
+	if headerSize(r) > s.maxHead {
+		s.writeDetail(rec, r, http.StatusRequestHeaderFieldsTooLarge, "Request Header Fields Too Large")
+	} else if native, ok := s.routes[r.URL.Path]; ok {
 		native.ServeHTTP(rec, r)
 	} else {
 		s.serve(rec, r, id)
@@ -183,12 +205,12 @@ func (s *Server) serve(w *statusRecorder, r *http.Request, id string) {
 		defer func() { <-s.inFlight }()
 	default:
 		w.Header().Set("Retry-After", "1")
-		writeDetail(w, http.StatusServiceUnavailable, "server busy")
+		s.writeDetail(w, r, http.StatusServiceUnavailable, "server busy")
 		return
 	}
 
 	if isInternal(r) {
-		writeDetail(w, http.StatusNotFound, "Not Found")
+		s.writeDetail(w, r, http.StatusNotFound, "Not Found")
 		return
 	}
 	r.Header.Del(RefreshKeyHeader)
@@ -198,11 +220,11 @@ func (s *Server) serve(w *statusRecorder, r *http.Request, id string) {
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			writeDetail(w, http.StatusRequestEntityTooLarge, "Request body too large")
+			s.writeDetail(w, r, http.StatusRequestEntityTooLarge, "Request body too large")
 			return
 		}
 		s.log.Info("read request body", "request_id", id, "error", err)
-		writeDetail(w, http.StatusBadRequest, "Invalid request body")
+		s.writeDetail(w, r, http.StatusBadRequest, "Invalid request body")
 		return
 	}
 
@@ -222,7 +244,7 @@ func (s *Server) serve(w *statusRecorder, r *http.Request, id string) {
 	// during it, such as an upstream request, carries the same request_id.
 	resp, err := s.handler(ops.ContextWithRequestID(r.Context(), id), req)
 	if err != nil {
-		s.writeError(w, id, err)
+		s.writeError(w, r, id, err)
 		return
 	}
 	writeResponse(w, resp)
@@ -235,18 +257,18 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	return io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
 }
 
-func (s *Server) writeError(w http.ResponseWriter, id string, err error) {
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, id string, err error) {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		s.log.Error("guest call timed out", "request_id", id, "error", err)
-		writeDetail(w, http.StatusGatewayTimeout, "Gateway Timeout")
+		s.writeDetail(w, r, http.StatusGatewayTimeout, "Gateway Timeout")
 	case errors.Is(err, context.Canceled):
 		// The client left while the request waited for an instance.
 		s.log.Info("request canceled", "request_id", id, "error", err)
-		writeDetail(w, http.StatusServiceUnavailable, "server busy")
+		s.writeDetail(w, r, http.StatusServiceUnavailable, "server busy")
 	default:
 		s.log.Error("guest call failed", "request_id", id, "error", err)
-		writeDetail(w, http.StatusInternalServerError, "Internal Server Error")
+		s.writeDetail(w, r, http.StatusInternalServerError, "Internal Server Error")
 	}
 }
 
@@ -289,14 +311,40 @@ func writeResponse(w http.ResponseWriter, resp *wasihost.Response) {
 }
 
 // writeDetail writes an error in the shape the guest uses,
-// {"detail":"<message>"}. message must need no JSON escaping.
-func writeDetail(w http.ResponseWriter, status int, message string) {
+// {"detail":"<message>"}, with the CORS fields the guest would add for r.
+// message must need no JSON escaping.
+func (s *Server) writeDetail(w http.ResponseWriter, r *http.Request, status int, message string) {
 	body := `{"detail":"` + message + `"}`
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	if s.cors != nil {
+		// The guest reads the first Origin field, so the host does too.
+		origins := r.Header.Values("Origin")
+		_, cookie := r.Header["Cookie"]
+		fields := service.CORSFields(s.cors, r.Header.Get("Origin"), len(origins) > 0,
+			cookie, s.corsCred)
+		for _, f := range fields {
+			h.Add(f.Name, f.Value)
+		}
+	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, body)
+}
+
+// headerSize returns the size of r's request line and header fields as they
+// arrived, give or take the spelling of line ends, for the MaxHeaderBytes
+// check.
+func headerSize(r *http.Request) int {
+	n := len(r.Method) + 1 + len(r.RequestURI) + 1 + len(r.Proto) + 2
+	n += len("Host: ") + len(r.Host) + 2 // net/http moves Host out of r.Header
+	for name, values := range r.Header {
+		for _, v := range values {
+			n += len(name) + 2 + len(v) + 2
+		}
+	}
+	return n + 2
 }
 
 // requestID returns the client's ID when it is 1 to 128 characters of

@@ -117,19 +117,27 @@ func putHeaderResult(m api.Module, ret uint32, code int) {
 }
 
 // putEntries writes list<tuple<field-name, field-value>> at ret.
+//
+// The list and every name and value go into one block from cabi_realloc:
+// each call into the guest costs far more than the bytes, and the guest
+// copies the strings out before it frees anything.
 func putEntries(ctx context.Context, m api.Module, ret uint32, list []fieldEntry) {
-	// Lower the strings first: each allocation may move guest memory.
-	addrs := make([][2]uint32, len(list))
-	for i, e := range list {
-		addrs[i] = [2]uint32{lower(ctx, m, []byte(e.name)), lower(ctx, m, e.value)}
+	size := 16 * len(list)
+	for _, e := range list {
+		size += len(e.name) + len(e.value)
 	}
-	base := alloc(ctx, m, 4, uint32(16*len(list)))
+	base := alloc(ctx, m, 4, uint32(size))
+	next := base + uint32(16*len(list))
 	for i, e := range list {
 		elem := base + uint32(16*i)
-		put32(m, elem, addrs[i][0])
+		put32(m, elem, next)
 		put32(m, elem+4, uint32(len(e.name)))
-		put32(m, elem+8, addrs[i][1])
+		put(m, next, []byte(e.name))
+		next += uint32(len(e.name))
+		put32(m, elem+8, next)
 		put32(m, elem+12, uint32(len(e.value)))
+		put(m, next, e.value)
+		next += uint32(len(e.value))
 	}
 	put32(m, ret, base)
 	put32(m, ret+4, uint32(len(list)))
@@ -168,14 +176,18 @@ func (h *host) fieldsFuncs() []hostFunc {
 					values = append(values, e.value)
 				}
 			}
-			addrs := make([]uint32, len(values))
-			for i, v := range values {
-				addrs[i] = lower(ctx, m, v)
+			// One block for the list and the values, as in putEntries.
+			size := 8 * len(values)
+			for _, v := range values {
+				size += len(v)
 			}
-			base := alloc(ctx, m, 4, uint32(8*len(values)))
+			base := alloc(ctx, m, 4, uint32(size))
+			next := base + uint32(8*len(values))
 			for i, v := range values {
-				put32(m, base+uint32(8*i), addrs[i])
+				put32(m, base+uint32(8*i), next)
 				put32(m, base+uint32(8*i)+4, uint32(len(v)))
+				put(m, next, v)
+				next += uint32(len(v))
 			}
 			ret := uint32(s[3])
 			put32(m, ret, base)

@@ -17,21 +17,25 @@ import (
 	"github.com/edgetoken/edgetoken/internal/token"
 )
 
-// BenchmarkGuestSpeech calls the token service guest directly through
-// pool.Do, without net/http in front, so that a CPU profile of it shows the
-// guest's own cost per request. It needs the built guest:
+// BenchmarkGuest calls the token service guest directly through pool.Do,
+// without net/http in front, so that a CPU profile of it shows the guest's
+// own cost per request, with and without wazero's termination checks
+// (pool.Config.TrustGuestLoops). It needs the built guest:
 //
 //	EDGETOKEN_TEST_GUEST=$PWD/build/guest.wasm go test -run '^$' -bench Guest ./host/internal/wasihost/
-func BenchmarkGuestSpeech(b *testing.B) {
-	benchmarkGuest(b, "/speech")
+func BenchmarkGuest(b *testing.B) {
+	for _, path := range []string{"/speech", "/api"} {
+		for _, trusted := range []bool{false, true} {
+			name := path[1:] + "/termination-checks"
+			if trusted {
+				name = path[1:] + "/trusted-loops"
+			}
+			b.Run(name, func(b *testing.B) { benchmarkGuest(b, path, trusted) })
+		}
+	}
 }
 
-// BenchmarkGuestAPI is BenchmarkGuestSpeech for /api.
-func BenchmarkGuestAPI(b *testing.B) {
-	benchmarkGuest(b, "/api")
-}
-
-func benchmarkGuest(b *testing.B, path string) {
+func benchmarkGuest(b *testing.B, path string, trustLoops bool) {
 	guestPath := os.Getenv("EDGETOKEN_TEST_GUEST")
 	if guestPath == "" {
 		b.Skip("EDGETOKEN_TEST_GUEST is not set")
@@ -61,9 +65,10 @@ func benchmarkGuest(b *testing.B, path string) {
 	}
 	ctx := context.Background()
 	p, err := pool.New(ctx, pool.Config{
-		Wasm:   wasm,
-		Size:   1,
-		Logger: quiet,
+		Wasm:            wasm,
+		Size:            1,
+		TrustGuestLoops: trustLoops,
+		Logger:          quiet,
 		Register: func(ctx context.Context, r wazero.Runtime) error {
 			return wasihost.Register(ctx, r, wasihost.Options{
 				Store: token.NewMemoryStore(),

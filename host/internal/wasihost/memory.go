@@ -37,15 +37,16 @@ func alloc(ctx context.Context, m api.Module, align, size uint32) uint32 {
 	if size == 0 {
 		return align
 	}
-	realloc := m.ExportedFunction("cabi_realloc")
-	if realloc == nil {
+	e := callOf(ctx).exports
+	if e.realloc == nil {
 		panic("wasihost: guest does not export cabi_realloc")
 	}
-	res, err := realloc.Call(ctx, 0, 0, uint64(align), uint64(size))
-	if err != nil {
+	stack := e.reallocStack[:]
+	stack[0], stack[1], stack[2], stack[3] = 0, 0, uint64(align), uint64(size)
+	if err := e.realloc.CallWithStack(ctx, stack); err != nil {
 		panic(fmt.Sprintf("wasihost: cabi_realloc(%d): %v", size, err))
 	}
-	return uint32(res[0])
+	return uint32(stack[0])
 }
 
 // lower copies b into guest memory and returns its address.

@@ -136,6 +136,8 @@ type call struct {
 	next   uint32
 	closer []func()
 
+	exports *exports
+
 	outparamSet bool
 	response    *outgoingResponse
 	responseErr *errorCode
@@ -201,19 +203,21 @@ func take[T any](c *call, handle uint32) T {
 // unfinished, so a partial response is never mistaken for a complete one.
 // After an error the instance may be in any state; replace it.
 func Handle(ctx context.Context, mod api.Module, req *Request) (*Response, error) {
-	fn := mod.ExportedFunction(Export)
-	if fn == nil {
-		return nil, fmt.Errorf("guest does not export %s", Export)
+	exports, err := exportsOf(mod)
+	if err != nil {
+		return nil, err
 	}
 
 	callCtx, cancel := context.WithCancel(ctx)
-	c := &call{cancel: cancel, table: map[uint32]any{}}
+	c := &call{cancel: cancel, table: map[uint32]any{}, exports: exports}
 	c.ctx = context.WithValue(callCtx, callKey{}, c)
 	defer c.end()
 
 	request := c.add(newIncomingRequest(req))
 	outparam := c.add(&responseOutparam{})
-	if _, err := fn.Call(c.ctx, uint64(request), uint64(outparam)); err != nil {
+	stack := exports.handleStack[:]
+	stack[0], stack[1] = uint64(request), uint64(outparam)
+	if err := exports.handle.CallWithStack(c.ctx, stack); err != nil {
 		return nil, fmt.Errorf("guest %s trapped: %w", Export, err)
 	}
 
