@@ -22,6 +22,7 @@ import (
 	"github.com/edgetoken/edgetoken/host/internal/refresher"
 	"github.com/edgetoken/edgetoken/host/internal/server"
 	"github.com/edgetoken/edgetoken/host/internal/wasihost"
+	"github.com/edgetoken/edgetoken/internal/access"
 	"github.com/edgetoken/edgetoken/internal/authority"
 	"github.com/edgetoken/edgetoken/internal/config"
 	"github.com/edgetoken/edgetoken/internal/token"
@@ -148,7 +149,14 @@ func start(ctx context.Context, f *flags, env func(string) (string, bool), log *
 		Tokens:  ops.NewTokens(tokens, scopes, settings.MinLifetime, nil),
 	}
 	addGauges(p.metrics, p.pool, opsHandler.Tokens, wasm)
-	if err := p.listen(f, opsHandler); err != nil {
+	accessSettings, err := access.LoadSettings(lookup)
+	if err != nil {
+		return nil, &configError{err}
+	}
+	// Cookie mode with a list of origins is the one case with credentials;
+	// access.LoadSettings rejects cookie mode with "*".
+	corsCredentials := accessSettings.Cookie.Enabled && !settings.AllowAllOrigins
+	if err := p.listen(f, opsHandler, settings, corsCredentials); err != nil {
 		return nil, err
 	}
 	log.Info("listening", "addr", p.addr, "admin_addr", p.adminAddr,
@@ -263,7 +271,7 @@ func newRefreshKey() (string, error) {
 // the admin server there. The operational endpoints are served on the admin
 // address when there is one, and on the service's address otherwise, never
 // on both.
-func (p *process) listen(f *flags, opsHandler *ops.Handler) error {
+func (p *process) listen(f *flags, opsHandler *ops.Handler, cors *config.Settings, corsCredentials bool) error {
 	routes := map[string]http.Handler{}
 	for _, path := range opsHandler.Paths() {
 		routes[path] = opsHandler
@@ -297,6 +305,10 @@ func (p *process) listen(f *flags, opsHandler *ops.Handler) error {
 		Routes:  publicRoutes,
 		Observe: p.metrics.ObserveRequest,
 		Logger:  p.log,
+		// The errors the host answers itself carry the guest's CORS fields,
+		// so a browser can read them.
+		CORS:            cors,
+		CORSCredentials: corsCredentials,
 	})
 	p.served = make(chan error, 1)
 	go func() { p.served <- p.server.Serve(ln) }()
