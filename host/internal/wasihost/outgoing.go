@@ -56,6 +56,10 @@ func (h *host) send(c *call, r *outgoingRequest, opts *requestOptions) (*futureR
 	}
 
 	reqCtx, cancel := context.WithCancel(c.ctx)
+	// A request still waiting when the guest call ends (a trap, a timeout,
+	// a guest that dropped the future) is cancelled with it, so it does not
+	// hold a connection until the egress client's own timeout.
+	c.onCleanup(cancel)
 	var body io.ReadCloser = http.NoBody
 	if r.body != nil {
 		pr, pw := io.Pipe()
