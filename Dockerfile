@@ -1,5 +1,8 @@
 # The wazero host with the guest module built in.
 #
+# NOTE: no container engine was available where this was written, so the
+# image was never built; a test checks its sources and build commands.
+#
 #   docker build --build-arg VERSION=$(git describe --always --dirty) -t edgetoken-host .
 #   docker run -p 8000:8000 -e SPEECH_RESOURCE_ID=... -e API_APP_ID=... edgetoken-host
 #

@@ -37,6 +37,8 @@ func init() { wasihttp.Handle(serve) }
 
 // logger writes to the runtime's stderr. Messages never carry a token or
 // secret: the packages below log scopes, codes and IDs only.
+// NOTE: the level is fixed at Info. The host's -log-level does not reach
+// the guest, because no config key carries it yet.
 var logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
 // The handler is built on the first request of each instance and kept for
@@ -166,6 +168,8 @@ func entraOptions(s *config.Settings) entra.Options {
 	if s.ClientCertificate != "" {
 		opts.ClientCertificate = []byte(s.ClientCertificate)
 	}
+	// NOTE: at the edge AZURE_FEDERATED_TOKEN is a fixed value, so it stops
+	// working when that token expires. Only our host re-reads the file.
 	if s.FederatedToken != "" || s.FederatedTokenFile != "" {
 		opts.FederatedToken = func(context.Context) (string, error) {
 			v, _ := lookup(config.EnvFederatedToken)

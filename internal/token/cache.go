@@ -14,6 +14,10 @@ const (
 	// DefaultLeaseDuration is at least as long as the host's egress
 	// timeout (20 s), because a lease is guaranteed to its holder for one
 	// whole window only: a fetch that outlived it could overlap the next.
+	//
+	// NOTE: one fetch per scope at a time holds only while a fetch ends
+	// within the lease. Our host's egress timeout is 20 s; at the edge it
+	// depends on the runtime's outbound timeout.
 	DefaultLeaseDuration = 20 * time.Second
 	DefaultWaitTimeout   = 10 * time.Second
 	DefaultPollInterval  = 25 * time.Millisecond
