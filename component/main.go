@@ -37,9 +37,11 @@ func init() { wasihttp.Handle(serve) }
 
 // logger writes to the runtime's stderr. Messages never carry a token or
 // secret: the packages below log scopes, codes and IDs only.
-// NOTE: the level is fixed at Info. The host's -log-level does not reach
-// the guest, because no config key carries it yet.
-var logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+// logLevel is read from the config store's edgetoken_log_level (our host
+// copies its -log-level there) on each instance's first request.
+var logLevel = new(slog.LevelVar)
+
+var logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel}))
 
 // The handler is built on the first request of each instance and kept for
 // the instance's life. The config store remains the source of truth: an
@@ -78,6 +80,11 @@ func lookup(name string) (string, bool) {
 }
 
 func setup() (*service.Handler, error) {
+	if v, ok := lookup("EDGETOKEN_LOG_LEVEL"); ok && v != "" {
+		if err := logLevel.UnmarshalText([]byte(v)); err != nil {
+			logger.Warn("invalid edgetoken_log_level, logging at info", "value", v)
+		}
+	}
 	settings, err := config.Load(lookup)
 	if err != nil {
 		return nil, err

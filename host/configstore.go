@@ -38,6 +38,10 @@ type configStore struct {
 // newConfigStore copies every variable config and access know, under its
 // lower-case name, from lookup, and adds the host's keys. It fails, naming
 // the variable, when a file a variable names cannot be read.
+// keyLogLevel carries the host's -log-level to the guest; on Spin it is the
+// variable edgetoken_log_level.
+const keyLogLevel = "edgetoken_log_level"
+
 func newConfigStore(lookup func(string) (string, bool), s *config.Settings, refreshKey string) (*configStore, error) {
 	c := &configStore{values: map[string]string{keyRefreshKey: refreshKey}}
 	for _, v := range append(config.Variables(), access.Variables()...) {

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -84,6 +85,8 @@ func start(ctx context.Context, f *flags, env func(string) (string, bool), log *
 	if err != nil {
 		return nil, &configError{err}
 	}
+	// The guest logs at the host's level.
+	store.values[keyLogLevel] = strings.ToLower(f.logLevel.String())
 	// Log the credential the guest will choose, and stop here if it
 	// cannot be built. Developer tool credentials run in the host instead.
 	if !settings.Credential.HostOnly() {
