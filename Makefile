@@ -38,7 +38,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 deps: node_modules/.package-lock.json
 
 component: $(COMPONENT)
-$(COMPONENT): $(GUEST) deps $(wildcard wit/*.wit wit/deps/*/*.wit scripts/component/*.mjs scripts/component/adapter/*)
+$(COMPONENT): $(GUEST) node_modules/.package-lock.json $(wildcard wit/*.wit wit/deps/*/*.wit scripts/component/*.mjs scripts/component/adapter/*)
 	$(NODE) scripts/component/componentize.mjs $(GUEST) $@
 
 # The embedded default: no Azure account needed. The resource and app IDs
@@ -46,7 +46,7 @@ $(COMPONENT): $(GUEST) deps $(wildcard wit/*.wit wit/deps/*/*.wit scripts/compon
 run: guest host
 	SPEECH_RESOURCE_ID=$${SPEECH_RESOURCE_ID:-/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local/providers/Microsoft.CognitiveServices/accounts/local-speech} \
 	API_APP_ID=$${API_APP_ID:-00000000-0000-0000-0000-0000000000a1} \
-	$(HOST) -local-authority
+	exec $(HOST) -local-authority
 
 vet:
 	$(GO) vet ./...

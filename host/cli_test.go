@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgetoken/edgetoken/internal/access"
 	"github.com/edgetoken/edgetoken/internal/config"
 )
 
@@ -41,7 +42,7 @@ func TestHelpListsFlagsAndVariables(t *testing.T) {
 		t.Errorf("flags defined = %d, checked = %d: add the new flag to this test", count, n)
 	}
 
-	for _, v := range config.Variables() {
+	for _, v := range append(config.Variables(), access.Variables()...) {
 		if !strings.Contains(help, "\n  "+v.Name+"\n") {
 			t.Errorf("help lacks the variable %s", v.Name)
 		}

@@ -17,7 +17,7 @@ func TestHostErrorCarriesCORS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the guest; skipped with -short")
 	}
-	f := &flags{addr: "127.0.0.1:0", wasmPath: buildGuest(t), poolSize: 1,
+	f := &flags{addr: "127.0.0.1:0", wasmPath: buildGuest(t), poolSize: 1, localAuthority: true,
 		memoryMiB: 64, shutdownWait: 5 * time.Second}
 	env := envOf(map[string]string{"SPEECH_RESOURCE_ID": testResourceID, "LOCAL_MODE": "true",
 		"ALLOWED_ORIGINS": "https://app.example"})

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -26,13 +27,21 @@ const (
 )
 
 // credentialVariables are the variables that select a real credential.
-// When none is set, the host uses the local authority.
+// When none is set, the host starts only with -local-authority.
 var credentialVariables = []string{
 	config.EnvClientID, config.EnvTenantID, config.EnvClientSecret,
 	config.EnvClientCertificatePath, config.EnvFederatedTokenFile,
 	config.EnvClientCertificate, config.EnvFederatedToken,
 	config.EnvIdentityEndpoint, config.EnvIdentityHeader, config.EnvTokenCredentials,
 }
+
+// errNoCredential stops a host that has neither a credential nor
+// -local-authority.
+var errNoCredential = errors.New("no Azure credential is configured: set AZURE_TENANT_ID, AZURE_CLIENT_ID and " +
+	"AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE), or IDENTITY_ENDPOINT " +
+	"and IDENTITY_HEADER on App Service, or AZURE_TOKEN_CREDENTIALS=ManagedIdentityCredential for IMDS on a " +
+	"virtual machine, or AZURE_TOKEN_CREDENTIALS=dev for your Azure CLI sign-in; " +
+	"to try the service with tokens that are not real, run with -local-authority")
 
 func hasCredentials(env func(string) (string, bool)) bool {
 	for _, name := range credentialVariables {
@@ -50,7 +59,7 @@ func hasCredentials(env func(string) (string, bool)) bool {
 // and MSAL clients accept no other scheme; the certificate is made at start
 // and written to a PEM file that the start log names, and Close removes it.
 // The guest's requests trust it through localAuthorityTransport.
-func startLocalAuthority(env func(string) (string, bool), log *slog.Logger, forced bool) (
+func startLocalAuthority(env func(string) (string, bool), log *slog.Logger) (
 	*authority.Server, func(string) (string, bool), error) {
 
 	var b [24]byte
@@ -70,12 +79,8 @@ func startLocalAuthority(env func(string) (string, bool), log *slog.Logger, forc
 	if err != nil {
 		return nil, nil, err
 	}
-	reason := "no Azure credential variable is set"
-	if forced {
-		reason = "-local-authority was given"
-	}
 	log.Warn("serving tokens from the local authority: they are NOT real and no Azure service accepts them",
-		"reason", reason, "authority", srv.URL, "cert_file", srv.CertFile,
+		"reason", "-local-authority was given", "authority", srv.URL, "cert_file", srv.CertFile,
 		"client_hint", "azidentity and MSAL clients must trust cert_file and set DisableInstanceDiscovery")
 
 	local := map[string]string{

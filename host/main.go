@@ -6,9 +6,9 @@
 //
 // Every service setting comes from the environment (see internal/config);
 // flags set only how the host runs, and each flag has an environment
-// variable too. Without Azure credential variables, or with
-// -local-authority, the host starts a local token authority on loopback
-// whose tokens are not real.
+// variable too. With -local-authority the host starts a local token
+// authority on loopback whose tokens are not real; without it, a host with
+// no Azure credential variable stops at start.
 package main
 
 import (
@@ -31,6 +31,7 @@ import (
 
 	"github.com/edgetoken/edgetoken/host/internal/ops"
 	"github.com/edgetoken/edgetoken/host/internal/pool"
+	"github.com/edgetoken/edgetoken/internal/access"
 	"github.com/edgetoken/edgetoken/internal/config"
 )
 
@@ -275,17 +276,22 @@ Flags:
 		}
 	})
 
-	fmt.Fprint(w, "\nService variables (read from the environment at start):\n")
-	for _, v := range config.Variables() {
-		fmt.Fprintf(w, "  %s\n", v.Name)
-		writeIndented(w, v.Description)
-		if v.Default != "" {
-			fmt.Fprintf(w, "      (default %q)\n", v.Default)
+	writeVariables := func(title string, vars []config.Variable) {
+		fmt.Fprintf(w, "\n%s:\n", title)
+		for _, v := range vars {
+			fmt.Fprintf(w, "  %s\n", v.Name)
+			writeIndented(w, v.Description)
+			if v.Default != "" {
+				fmt.Fprintf(w, "      (default %q)\n", v.Default)
+			}
 		}
 	}
+	writeVariables("Service variables (read from the environment at start)", config.Variables())
+	writeVariables("Access control variables (all off by default)", access.Variables())
 	fmt.Fprint(w, `
-Without any Azure credential variable, the host serves tokens from a local
-authority on loopback. Those tokens are NOT real.
+Without any Azure credential variable the host does not start, unless
+-local-authority is given: then it serves tokens from a local authority on
+loopback. Those tokens are NOT real.
 `)
 }
 

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -31,6 +33,12 @@ func TestRunConfigErrors(t *testing.T) {
 		{"bad_memory", []string{"-memory-limit", "1"}, nil, "-memory-limit 1 is invalid"},
 		{"no_guest", []string{"-wasm", ""}, map[string]string{"AZURE_CLIENT_SECRET": secret}, "no guest module"},
 		{"unreadable_guest", []string{"-wasm", "/nonexistent/guest.wasm"}, nil, "read guest module"},
+		{"no_credential", []string{"-wasm", "/dev/null"},
+			map[string]string{"LOCAL_MODE": "true", "SPEECH_RESOURCE_ID": testResourceID},
+			"no Azure credential is configured"},
+		{"not_wasm", []string{"-wasm", "/etc/hostname", "-local-authority"},
+			map[string]string{"LOCAL_MODE": "true", "SPEECH_RESOURCE_ID": testResourceID},
+			"is not a WebAssembly module"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr bytes.Buffer
@@ -64,5 +72,35 @@ func TestLocalAuthorityWhenNoCredentials(t *testing.T) {
 	}
 	if !hasCredentials(envOf(map[string]string{"IDENTITY_ENDPOINT": "http://127.0.0.1:1/msi/token"})) {
 		t.Error("hasCredentials with IDENTITY_ENDPOINT = false")
+	}
+}
+
+func TestRunRejectsWrongGuest(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.wasm")
+	component := filepath.Join(dir, "component.wasm")
+	// The smallest core module, with no exports, and a component header.
+	if err := os.WriteFile(empty, []byte("\x00asm\x01\x00\x00\x00"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(component, []byte("\x00asm\x0d\x00\x01\x00"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := envOf(map[string]string{"LOCAL_MODE": "true", "SPEECH_RESOURCE_ID": testResourceID})
+	for _, tc := range []struct {
+		path, want string
+	}{
+		{empty, "does not export wasi:http/incoming-handler@0.2.0#handle"},
+		{component, "is a WebAssembly component"},
+	} {
+		var out bytes.Buffer
+		code := run([]string{"-wasm", tc.path, "-local-authority", "-addr", "127.0.0.1:0", "-cache-dir", ""},
+			env, &out, &out)
+		if code != 2 {
+			t.Errorf("%s: exit code = %d, want 2; output:\n%s", tc.path, code, out.String())
+		}
+		if !strings.Contains(out.String(), tc.want) {
+			t.Errorf("%s: output lacks %q:\n%s", tc.path, tc.want, out.String())
+		}
 	}
 }

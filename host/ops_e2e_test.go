@@ -83,7 +83,7 @@ const testResourceID = "/subscriptions/00000000-0000-0000-0000-000000000000/reso
 // JSON logger writing to logs.
 func startHost(t *testing.T, adminAddr string, logs io.Writer) *process {
 	t.Helper()
-	f := &flags{addr: "127.0.0.1:0", adminAddr: adminAddr, wasmPath: buildGuest(t), poolSize: 2,
+	f := &flags{addr: "127.0.0.1:0", adminAddr: adminAddr, wasmPath: buildGuest(t), poolSize: 2, localAuthority: true,
 		memoryMiB: 64, shutdownWait: 5 * time.Second, logFormat: "json"}
 	log, err := ops.NewLogger(logs, "json", -4) // debug
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 
 	"github.com/edgetoken/edgetoken/host/internal/egress"
 	"github.com/edgetoken/edgetoken/host/internal/ops"
@@ -66,9 +67,27 @@ func start(ctx context.Context, f *flags, env func(string) (string, bool), log *
 		return nil, err
 	}
 
+	// Every setting is checked before anything starts, so a bad value
+	// stops the host before the local authority logs its warnings.
+	if _, err := config.Load(env); err != nil {
+		return nil, &configError{err}
+	}
+	if _, err := access.LoadSettings(env); err != nil {
+		return nil, &configError{err}
+	}
+
+	// Serving tokens that are not real must be asked for: a deployment
+	// that lost its credential variables must not look healthy.
+	if !f.localAuthority && !hasCredentials(env) {
+		return nil, &configError{errNoCredential}
+	}
+	if err := checkGuest(wasm, f.wasmPath); err != nil {
+		return nil, &configError{err}
+	}
+
 	lookup := env
-	if f.localAuthority || !hasCredentials(env) {
-		p.authority, lookup, err = startLocalAuthority(env, log, f.localAuthority)
+	if f.localAuthority {
+		p.authority, lookup, err = startLocalAuthority(env, log)
 		if err != nil {
 			return nil, err
 		}
@@ -145,6 +164,9 @@ func start(ctx context.Context, f *flags, env func(string) (string, bool), log *
 	})
 	if err != nil {
 		return nil, err
+	}
+	if err := p.pool.Run(ctx, checkExports); err != nil {
+		return nil, &configError{fmt.Errorf("guest module %s: %w; build the guest with make guest", guestName(f.wasmPath), err)}
 	}
 
 	opsHandler := &ops.Handler{
@@ -246,6 +268,38 @@ func loadGuest(path string) ([]byte, error) {
 		return nil, &configError{fmt.Errorf("read guest module: %w", err)}
 	}
 	return b, nil
+}
+
+// checkGuest rejects a file that is not a WebAssembly core module before
+// the compiler does, with a message that says what to pass instead.
+func checkGuest(wasm []byte, path string) error {
+	name := guestName(path)
+	switch {
+	case len(wasm) < 8 || string(wasm[:4]) != "\x00asm":
+		return fmt.Errorf("guest module %s is not a WebAssembly module; pass the core module that make guest builds (build/guest.wasm)", name)
+	case wasm[4] == 0x0d && wasm[6] == 0x01:
+		// A component's header has layer 1 after its version.
+		return fmt.Errorf("guest module %s is a WebAssembly component; the host runs the core module "+
+			"that make guest builds (build/guest.wasm), and components run on Spin or jco", name)
+	}
+	return nil
+}
+
+// checkExports fails when the module does not export the incoming-handler
+// function, so a wrong file stops the host at start instead of answering
+// 500 to every request.
+func checkExports(_ context.Context, mod api.Module) error {
+	if mod.ExportedFunction(wasihost.Export) == nil {
+		return fmt.Errorf("it does not export %s", wasihost.Export)
+	}
+	return nil
+}
+
+func guestName(path string) string {
+	if path == "" {
+		return "(built in)"
+	}
+	return path
 }
 
 // allowedOrigins lists where the guest may send requests: the authority,

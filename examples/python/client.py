@@ -5,7 +5,7 @@ The original example passed the token to the Azure Speech SDK
 microphone. This version stops before that step and prints the token, so it
 runs without the Speech SDK, a microphone or an Azure account.
 
-    pip install requests
+    pip install requests   (on Debian: apt-get install python3-requests)
     TOKEN_SERVICE_URL=http://localhost:8000/speech python3 client.py
 
 The printed value has the form aad#<speech resource ID>#<access token>, the
