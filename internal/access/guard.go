@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/edgetoken/edgetoken/internal/config"
 	"github.com/edgetoken/edgetoken/internal/service"
 	"github.com/edgetoken/edgetoken/internal/token"
 )
@@ -45,6 +46,10 @@ func New(s Settings, store token.Store, client *http.Client, now func() time.Tim
 	if now == nil {
 		now = time.Now
 	}
+	// LoadSettings normalizes the origins, but a Settings built in code may
+	// not. An entry written as HTTPS://APP.EXAMPLE.COM would never match
+	// what a browser sends.
+	s.AllowedOrigins = normalizeOrigins(s.AllowedOrigins)
 	g := &Guard{settings: s, now: now}
 	if s.ClientRate.PerMinute > 0 {
 		g.client = &limiter{kind: "client", rate: withBurst(s.ClientRate), store: store}
@@ -65,6 +70,20 @@ func New(s Settings, store token.Store, client *http.Client, now func() time.Tim
 		g.auth = newAuthenticator(s.Auth, keys)
 	}
 	return g
+}
+
+// normalizeOrigins returns a copy of origins with each one written as
+// config.NormalizeOrigin writes it. "*" and entries that are not origins
+// stay as they are.
+func normalizeOrigins(origins []string) []string {
+	out := make([]string, len(origins))
+	for i, o := range origins {
+		out[i] = o
+		if n, ok := config.NormalizeOrigin(o); ok {
+			out[i] = n
+		}
+	}
+	return out
 }
 
 func withBurst(r Rate) Rate {
@@ -122,8 +141,12 @@ func (g *Guard) Check(ctx context.Context, req *service.Request) (*service.Respo
 	return nil, nil
 }
 
-// originAllowed applies origin enforcement. Requests from a browser carry
-// the page's origin, which the page cannot forge. Other clients can send any
+// originAllowed applies origin enforcement. The Origin header must equal a
+// listed origin as normalized, byte for byte, just as CORS compares it, so
+// that enforcement lets through exactly the origins that CORS allows.
+// Browsers send scheme and host in lower case without a default port.
+// Requests from a browser carry the page's origin, which the page cannot
+// forge. Other clients can send any
 // value, so this check stops casual use from the wrong site, not a
 // determined caller.
 func (g *Guard) originAllowed(req *service.Request) bool {

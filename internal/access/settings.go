@@ -9,14 +9,19 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/edgetoken/edgetoken/internal/config"
 )
 
 // Settings selects the access controls. The zero value turns every control
 // off, which keeps the original service's behaviour: CORS headers only, no
 // rejection by origin, no rate limit, no caller authentication, no cookie.
 type Settings struct {
-	// AllowedOrigins is ALLOWED_ORIGINS split at commas. An entry "*" (or
-	// an empty list) allows every origin.
+	// AllowedOrigins is ALLOWED_ORIGINS split at commas, each origin
+	// normalized as config.NormalizeOrigin does (lower-case scheme and
+	// host, no default port), which is how browsers send the Origin header
+	// and how CORS compares it. An entry "*" (or an empty list) allows
+	// every origin.
 	AllowedOrigins []string
 	// EnforceOrigins rejects a request whose Origin header is not in
 	// AllowedOrigins, for clients that ignore CORS (curl, scripts).
@@ -107,8 +112,14 @@ func LoadSettings(lookup func(string) (string, bool)) (Settings, error) {
 	r := reader{lookup: lookup}
 	var s Settings
 
-	s.AllowedOrigins = splitList(r.str("ALLOWED_ORIGINS", "*"))
+	s.AllowedOrigins = r.origins("ALLOWED_ORIGINS")
 	s.EnforceOrigins = r.boolean("ENFORCE_ALLOWED_ORIGINS", false)
+	// With every origin allowed there is nothing to enforce, and a
+	// deployment that asked for enforcement would silently have none.
+	if r.err == nil && s.EnforceOrigins && allowsAnyOrigin(s.AllowedOrigins) {
+		r.err = errors.New("ENFORCE_ALLOWED_ORIGINS=true needs ALLOWED_ORIGINS to list the allowed origins " +
+			"(scheme://host[:port], comma separated), not * or empty, which allow every origin")
+	}
 	s.RejectMissingOrigin = !r.boolean("ALLOW_MISSING_ORIGIN", true)
 
 	s.ClientRate = r.rate("RATE_LIMIT_CLIENT_PER_MINUTE", "RATE_LIMIT_CLIENT_BURST")
@@ -201,6 +212,28 @@ func (r *reader) rate(limitName, burstName string) Rate {
 		return Rate{}
 	}
 	return rt
+}
+
+// origins reads a list of origins, "*" by default, normalized so that they
+// compare equal to the Origin header a browser sends, as in CORS.
+func (r *reader) origins(name string) []string {
+	var out []string
+	for _, item := range splitList(r.str(name, "*")) {
+		if item == "*" {
+			out = append(out, item)
+			continue
+		}
+		origin, ok := config.NormalizeOrigin(item)
+		if !ok {
+			if r.err == nil {
+				r.err = fmt.Errorf("%s entry %q is invalid: use scheme://host[:port], "+
+					"such as https://app.example.com", name, item)
+			}
+			return nil
+		}
+		out = append(out, origin)
+	}
+	return out
 }
 
 func (r *reader) prefixes(name string) []netip.Prefix {

@@ -6,7 +6,7 @@ import "github.com/edgetoken/edgetoken/internal/config"
 // ALLOWED_ORIGINS, which config owns because CORS uses it too.
 var variables = []config.Variable{
 	{Name: "ENFORCE_ALLOWED_ORIGINS", Default: "false",
-		Description: "True to answer 403 to a token request whose Origin is not in ALLOWED_ORIGINS. Stops casual use from other sites; a non-browser client can send any Origin."},
+		Description: "True to answer 403 to a token request whose Origin is not in ALLOWED_ORIGINS, which must then list the origins (not *). Stops casual use from other sites; a non-browser client can send any Origin."},
 	{Name: "ALLOW_MISSING_ORIGIN", Default: "true",
 		Description: "With ENFORCE_ALLOWED_ORIGINS, whether a request without an Origin header (curl, server-side callers) is let through. False answers it 403."},
 	{Name: "RATE_LIMIT_CLIENT_PER_MINUTE", Default: "0",

@@ -115,6 +115,16 @@ func (l *loader) origins() (all bool, list []string) {
 	return all, list
 }
 
+// NormalizeOrigin returns origin as a browser writes it in the Origin
+// header, the form Settings.AllowedOrigins holds: scheme and host in lower
+// case, no default port. ok is false when origin is not
+// scheme://host[:port]. Other packages that compare origins use it so that
+// they agree with CORS.
+func NormalizeOrigin(origin string) (normalized string, ok bool) {
+	o, problem := normalizeOrigin(origin)
+	return o, problem == ""
+}
+
 func normalizeOrigin(s string) (string, string) {
 	const rule = "an origin is scheme://host[:port] with no path, such as https://app.contoso.com"
 	if hasSpaceOrControl(s) {

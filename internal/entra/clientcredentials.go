@@ -60,7 +60,10 @@ func (c *clientCredential) FetchToken(ctx context.Context, scope string) (token.
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 
-	return send(c.client, req, c.name, c.now)
+	// The form holds the secret or the assertion (a signed JWT, or the
+	// federated token), whichever authenticate set.
+	secrets := newRedactor(form.Get("client_secret"), form.Get("client_assertion"))
+	return send(c.client, req, c.name, c.now, secrets)
 }
 
 func newClientSecret(clientID, tokenURL, secret string, client *http.Client, now func() time.Time) *clientCredential {

@@ -21,7 +21,10 @@ var ErrNoCredential = errors.New("entra: no credential configured")
 //
 // Its message holds the credential, the status, the OAuth error code, the
 // AADSTS codes and the trace and correlation IDs. It never holds the
-// request, so no secret, assertion or identity header can leak through it.
+// request. An authority or proxy that copies the request into its response
+// could still put a secret there, so every text taken from a response has
+// the request's client secret, client assertion, federated token or
+// identity header replaced with "[redacted]", and is capped in length.
 type AuthError struct {
 	// Credential is the credential's name, as Credential.Name returns it.
 	Credential string
@@ -29,7 +32,8 @@ type AuthError struct {
 	StatusCode int
 	// Code is the OAuth error code ("invalid_client"), when sent.
 	Code string
-	// Description is the first line of error_description, when sent.
+	// Description is the first line of error_description (or of App
+	// Service's message), when sent, cut to 300 bytes.
 	Description string
 	// AADSTSCodes are the numeric codes of error_codes ("AADSTS7000215"
 	// is 7000215).

@@ -87,5 +87,10 @@ func (m *managedIdentity) FetchToken(ctx context.Context, scope string) (token.T
 	req.Header.Set(m.header, m.headerValue)
 	req.Header.Set("Accept", "application/json")
 
-	return send(m.client, req, m.name, m.now)
+	// IMDS's "Metadata: true" is no secret; App Service's header is.
+	var secrets redactor
+	if m.header != "Metadata" {
+		secrets = newRedactor(m.headerValue)
+	}
+	return send(m.client, req, m.name, m.now, secrets)
 }

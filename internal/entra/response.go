@@ -169,8 +169,11 @@ func expiry(raw json.RawMessage) (time.Time, error) {
 }
 
 // newResponseError builds the AuthError for a response other than a
-// usable token, taking what it can from a JSON error body.
-func newResponseError(credential string, status int, body []byte, retryAfter time.Duration) *AuthError {
+// usable token, taking what it can from a JSON error body. secrets removes
+// the request's credential values from every text field, because a broken
+// authority may echo the request.
+func newResponseError(credential string, status int, body []byte, retryAfter time.Duration,
+	secrets redactor) *AuthError {
 	e := &AuthError{Credential: credential, StatusCode: status, RetryAfter: retryAfter}
 	var r errorResponse
 	if json.Unmarshal(body, &r) != nil {
@@ -184,13 +187,10 @@ func newResponseError(credential string, status int, body []byte, retryAfter tim
 	if desc == "" {
 		desc = r.Message
 	}
+	// Redact before cutting, so that a cut never leaves part of a value.
 	// Entra puts the trace ID, correlation ID and timestamp on the lines
 	// after the first, and those are kept in their own fields.
-	desc, _, _ = strings.Cut(desc, "\n")
-	desc = strings.TrimSpace(desc)
-	if len(desc) > 300 {
-		desc = strings.ToValidUTF8(desc[:300], "") + "..."
-	}
-	e.Description = desc
-	return e
+	desc, _, _ = strings.Cut(secrets.clean(desc), "\n")
+	e.Description = strings.TrimSpace(desc)
+	return secrets.scrub(e)
 }

@@ -140,7 +140,7 @@ func TestParseTokenRejects(t *testing.T) {
 
 func TestResponseError(t *testing.T) {
 	body := `{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value.\r\nTrace ID: 0e5c2e4a-1d5b-4b4e-9a57-3a4c2f8b2a00\r\nCorrelation ID: 5d0b0c7f-4a5e-4e0c-8a57-1b2c3d4e5f60\r\nTimestamp: 2024-03-01 10:00:00Z","error_codes":[7000215],"timestamp":"2024-03-01 10:00:00Z","trace_id":"0e5c2e4a-1d5b-4b4e-9a57-3a4c2f8b2a00","correlation_id":"5d0b0c7f-4a5e-4e0c-8a57-1b2c3d4e5f60","error_uri":"https://login.microsoftonline.com/error?code=7000215"}`
-	got := newResponseError("client secret", 401, []byte(body), 0)
+	got := newResponseError("client secret", 401, []byte(body), 0, nil)
 	want := &AuthError{
 		Credential:    "client secret",
 		StatusCode:    401,
@@ -165,7 +165,7 @@ func TestResponseError(t *testing.T) {
 }
 
 func TestResponseErrorAppService(t *testing.T) {
-	got := newResponseError("managed identity", 400, []byte(`{"statusCode":400,"message":"No managed identity found for the specified client ID.","correlationId":"x"}`), 0)
+	got := newResponseError("managed identity", 400, []byte(`{"statusCode":400,"message":"No managed identity found for the specified client ID.","correlationId":"x"}`), 0, nil)
 	if got.Description != "No managed identity found for the specified client ID." {
 		t.Errorf("Description = %q", got.Description)
 	}

@@ -119,7 +119,7 @@ func TestCookieModeRefusesAnyOrigin(t *testing.T) {
 		if origins != "" {
 			env["ALLOWED_ORIGINS"] = origins
 		}
-		_, err := testenv.TryStartHost(t, env)
+		_, err := testenv.TryStartHost(t, env, "-local-authority")
 		var startErr *testenv.StartError
 		if !errors.As(err, &startErr) {
 			t.Fatalf("ALLOWED_ORIGINS %q: got %v, want the host to exit", origins, err)

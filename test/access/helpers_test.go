@@ -46,8 +46,11 @@ var (
 
 // startHost starts a host. The first start in the test binary runs alone,
 // so it fills the compiled-code cache that later, parallel starts reuse.
+// Every host here uses the local authority: these tests are about access
+// control, not credentials.
 func startHost(t *testing.T, env map[string]string, args ...string) *testenv.Host {
 	t.Helper()
+	args = append([]string{"-local-authority"}, args...)
 	warmMu.Lock()
 	if !warmed {
 		defer warmMu.Unlock()

@@ -354,13 +354,13 @@ func TestJcoRunnerRecoversFromTrap(t *testing.T) {
 func TestHostRecoversFromTrap(t *testing.T) {
 	skipShort(t)
 	core, _ := buildTrapGuest(t)
-	// The host needs valid settings to start; without credentials it uses
-	// its built-in local authority. Its refresh timer calls the guest under
-	// /.edgetoken/, and the trap guest does not count those calls.
+	// The host needs valid settings to start, so it runs with its local
+	// authority. Its refresh timer calls the guest under /.edgetoken/, and
+	// the trap guest does not count those calls.
 	h := testenv.StartHost(t, map[string]string{
 		"SPEECH_RESOURCE_ID": speechResourceID,
 		"LOCAL_MODE":         "True",
-	}, "-wasm", core, "-pool", "1")
+	}, "-wasm", core, "-pool", "1", "-local-authority")
 	checkTrapRecovery(t, h.URL)
 	if !strings.Contains(h.Log(), "stderr line /first") {
 		t.Error("guest stderr did not reach the host's output")

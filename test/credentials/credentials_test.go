@@ -532,7 +532,7 @@ func TestCredentialChain(t *testing.T) {
 func TestLocalAuthorityHTTPS(t *testing.T) {
 	skipShort(t)
 	t.Parallel()
-	h := testenv.StartHost(t, baseEnv())
+	h := testenv.StartHost(t, baseEnv(), "-local-authority")
 	getSpeechToken(t, h)
 
 	log := h.Log()

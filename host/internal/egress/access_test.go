@@ -31,7 +31,8 @@ func TestAccessOrigins(t *testing.T) {
 	}{
 		{"nothing_set", nil, nil},
 		// Other access controls reach nothing outside.
-		{"other_controls", map[string]string{"ENFORCE_ALLOWED_ORIGINS": "true", "RATE_LIMIT_CLIENT_PER_MINUTE": "10"}, nil},
+		{"other_controls", map[string]string{"ENFORCE_ALLOWED_ORIGINS": "true", "ALLOWED_ORIGINS": "https://app.example",
+			"RATE_LIMIT_CLIENT_PER_MINUTE": "10"}, nil},
 		{"caller_auth", auth, []string{"https://login.app.example/tenant/discovery/keys"}},
 	}
 	for _, tc := range tests {

@@ -218,3 +218,45 @@ func TestHeaderLimitExact(t *testing.T) {
 		t.Errorf("guest calls = %d, want 1", g.count())
 	}
 }
+
+// TestMalformedRequestPlainText shows the other answers without CORS fields:
+// net/http rejects a request it cannot parse with its own plain-text 400
+// before the handler runs, so neither the server nor the guest sees it.
+func TestMalformedRequestPlainText(t *testing.T) {
+	g := &recorder{}
+	url, _ := startServer(t, server.Config{Handler: g.handle,
+		CORS: &config.Settings{AllowAllOrigins: true}})
+	addr := strings.TrimPrefix(url, "http://")
+
+	for name, head := range map[string]string{
+		"no_host":            "GET /speech HTTP/1.1\r\nOrigin: https://app.example\r\n",
+		"header_no_colon":    "GET /speech HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\nbroken header\r\n",
+		"bad_content_length": "POST /api HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\nContent-Length: ten\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			io.WriteString(conn, head+"\r\n")
+			raw, _ := io.ReadAll(conn)
+			resp := string(raw)
+
+			status, _, _ := strings.Cut(resp, "\r\n")
+			// net/http may add the reason to the status line.
+			if !strings.HasPrefix(status, "HTTP/1.1 400 Bad Request") {
+				t.Errorf("status line %q, want net/http's 400", status)
+			}
+			if !strings.Contains(resp, "\r\nContent-Type: text/plain; charset=utf-8\r\n") {
+				t.Errorf("response %q is not plain text", resp)
+			}
+			if strings.Contains(resp, "Access-Control-") || strings.Contains(resp, `{"detail"`) {
+				t.Errorf("response %q has the server's own shape, want net/http's", resp)
+			}
+		})
+	}
+	if g.count() != 0 {
+		t.Errorf("guest calls = %d, want 0", g.count())
+	}
+}

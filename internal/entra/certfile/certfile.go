@@ -89,5 +89,17 @@ func decodeError(err error) error {
 			"(openssl pkcs12 -in FILE -nodes -out client.pem), or export it again with "+
 			"-keypbe PBE-SHA1-3DES -certpbe PBE-SHA1-3DES -macalg sha1", err)
 	}
-	return fmt.Errorf("decode PKCS#12: %w", err)
+	return &formatError{cause: err}
 }
+
+// ErrUnknownFormat is wrapped by the error of ToPEM when the data is neither
+// PEM nor PKCS#12.
+var ErrUnknownFormat = errors.New("the file is neither a PEM certificate with its private key nor a PKCS#12 file")
+
+// formatError reports data that is neither PEM nor PKCS#12. Its message
+// leaves out the decoder's own error, an ASN.1 parse failure that does not
+// show what to fix, but errors.Is and errors.As still reach that error.
+type formatError struct{ cause error }
+
+func (e *formatError) Error() string   { return ErrUnknownFormat.Error() }
+func (e *formatError) Unwrap() []error { return []error{ErrUnknownFormat, e.cause} }

@@ -101,3 +101,28 @@ func TestToPEMUnsupportedEncryption(t *testing.T) {
 		t.Errorf("error %q contains the password", err)
 	}
 }
+
+func TestToPEMUnknownFormat(t *testing.T) {
+	for name, data := range map[string][]byte{
+		"text":  []byte("this is not a certificate\n"),
+		"empty": {},
+		// A DER certificate without its key: ASN.1, but not PKCS#12.
+		"der": func() []byte { b, _ := pem.Decode(read(t, "client.pem")); return b.Bytes }(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := certfile.ToPEM(data, p12Password)
+			if !errors.Is(err, certfile.ErrUnknownFormat) {
+				t.Fatalf("error = %v, want ErrUnknownFormat", err)
+			}
+			const want = "the file is neither a PEM certificate with its private key nor a PKCS#12 file"
+			if err.Error() != want {
+				t.Errorf("error = %q, want %q", err, want)
+			}
+			// The decoder's error stays reachable for errors.Is and As.
+			multi, ok := err.(interface{ Unwrap() []error })
+			if !ok || len(multi.Unwrap()) != 2 || !strings.HasPrefix(multi.Unwrap()[1].Error(), "pkcs12: ") {
+				t.Errorf("error %#v does not wrap the decoder's error", err)
+			}
+		})
+	}
+}
