@@ -202,8 +202,8 @@ func start(ctx context.Context, f *flags, env func(string) (string, bool), log *
 		Logger:  log,
 	})
 	go func() {
-		// The server already answers while the tokens warm: a request that
-		// arrives first makes the guest fetch on its own.
+		// The server already serves requests while the tokens warm. A
+		// request that arrives first makes the guest fetch on its own.
 		if err := p.refresher.Warm(ctx); err != nil {
 			log.Warn("not every token was fetched at start; requests fetch them when needed",
 				"error", err)
@@ -271,7 +271,7 @@ func loadGuest(path string) ([]byte, error) {
 }
 
 // checkGuest rejects a file that is not a WebAssembly core module before
-// the compiler does, with a message that says what to pass instead.
+// the compiler does, with a message that names the file to pass instead.
 func checkGuest(wasm []byte, path string) error {
 	name := guestName(path)
 	switch {
@@ -286,8 +286,8 @@ func checkGuest(wasm []byte, path string) error {
 }
 
 // checkExports fails when the module does not export the incoming-handler
-// function, so a wrong file stops the host at start instead of answering
-// 500 to every request.
+// function, so a wrong file stops the host at start instead of failing
+// every request with 500.
 func checkExports(_ context.Context, mod api.Module) error {
 	if mod.ExportedFunction(wasihost.Export) == nil {
 		return fmt.Errorf("it does not export %s", wasihost.Export)
@@ -362,8 +362,8 @@ func (p *process) listen(f *flags, opsHandler *ops.Handler, cors *config.Setting
 		Routes:  publicRoutes,
 		Observe: p.metrics.ObserveRequest,
 		Logger:  p.log,
-		// The errors the host answers itself carry the guest's CORS fields,
-		// so a browser can read them.
+		// The error responses that the host makes itself carry the guest's
+		// CORS fields, so a browser can read them.
 		CORS:            cors,
 		CORSCredentials: corsCredentials,
 	})

@@ -90,7 +90,8 @@ func (e *AuthError) Unwrap() error { return e.Err }
 func (e *AuthError) RetryAfterDelay() time.Duration { return e.RetryAfter }
 
 // Is matches token.ErrRejected when the failure is permanent, so the service
-// answers a rejected configuration with 502 and a passing failure with 503.
+// responds to a rejected configuration with 502 and to a transient failure
+// with 503.
 func (e *AuthError) Is(target error) bool {
 	return target == token.ErrRejected && e.Permanent()
 }

@@ -4,10 +4,11 @@ import "github.com/edgetoken/edgetoken/internal/config"
 
 // CORS follows Starlette's CORSMiddleware as the original service set it
 // up: allow_origins from ALLOWED_ORIGINS, every method and header allowed,
-// no credentials. Two differences: a rejected preflight answers with a JSON
-// body ({"detail":"Disallowed CORS origin"}) rather than plain text, and
-// with a list of origins every response carries Vary: Origin, so a shared
-// cache never serves one origin's answer to another.
+// and no credentials unless the /api cookie mode is on. It differs in two
+// ways. A rejected preflight gets a JSON body
+// ({"detail":"Disallowed CORS origin"}) rather than plain text. With a list
+// of origins, every response carries Vary: Origin, so a shared cache never
+// serves one origin's response to another.
 //
 // Credentials are allowed only when the guard asks for them (cookie mode
 // with a list of origins): responses to a listed origin then carry

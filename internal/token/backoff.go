@@ -9,8 +9,8 @@ import (
 
 // Defaults of the backoff options of CacheOptions.
 const (
-	// DefaultMinBackoff is the wait after the first failed fetch that the
-	// authority may answer differently next time (a timeout, 5xx, 429).
+	// DefaultMinBackoff is the wait after the first transient fetch failure
+	// (a timeout, 5xx or 429), which a retry may get past.
 	DefaultMinBackoff = 2 * time.Second
 	// DefaultMaxBackoff caps the doubling of transient waits.
 	DefaultMaxBackoff = time.Minute
@@ -21,7 +21,7 @@ const (
 	DefaultRejectedBackoff = 30 * time.Second
 	// MaxRejectedBackoff caps the doubling of waits after rejections.
 	MaxRejectedBackoff = 5 * time.Minute
-	// MaxRetryAfter caps the Retry-After the authority asks for, so a bogus
+	// MaxRetryAfter caps the Retry-After that the authority sends, so a bogus
 	// value cannot stop the service for a day.
 	MaxRetryAfter = time.Hour
 )
@@ -53,8 +53,8 @@ type BackoffError struct {
 	RetryAfter time.Duration
 	Rejected   bool
 	// Err is the failure of the fetch this caller made. It is nil when the
-	// caller did not fetch because an earlier failure's wait still runs;
-	// that failure was reported by the caller that made it.
+	// caller did not fetch because an earlier failure's wait is still
+	// running, and the caller that made that fetch reported its failure.
 	Err error
 }
 

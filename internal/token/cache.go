@@ -325,7 +325,7 @@ func (c *Cache) fetchHeld(ctx context.Context, scope, key string, old Token, old
 	if err != nil {
 		err = fmt.Errorf("fetch token for scope %q: %w", scope, err)
 		// The record is written before the lease is released, so a waiter
-		// that sees the lease gone finds the record.
+		// that finds the lease gone also finds the record.
 		be := c.backoffFailure(scope, c.now(), err)
 		c.release(key)
 		if oldUsable && c.Usable(old, c.now()) {
@@ -432,12 +432,15 @@ func sleepContext(ctx context.Context, d time.Duration) error {
 }
 
 // RefreshOn returns when a token issued at issued and expiring at expiresOn
-// should be refreshed: after refreshIn when the authority sent refresh_in
-// (zero when it did not), otherwise at half the lifetime, as MSAL does. The
-// result is never later than expiresOn - minLifetime, so a refresh starts
-// while the token can still be served, unless the whole lifetime is shorter
-// than twice minLifetime; then it is the half-life, and the Cache serves the
-// token until that point.
+// should be refreshed. That is after refreshIn when the authority sent
+// refresh_in (zero when it did not), and otherwise at half the lifetime.
+// MSAL for Go v1.10.1 also uses the half-life, but only for managed identity
+// tokens that live more than 2 hours.
+//
+// The result is never later than expiresOn - minLifetime, so a refresh
+// starts while the token can still be served. The exception is a lifetime
+// shorter than twice minLifetime: then the result is the half-life, and the
+// Cache serves the token until that point.
 func RefreshOn(issued, expiresOn time.Time, refreshIn, minLifetime time.Duration) time.Time {
 	lifetime := expiresOn.Sub(issued)
 	if lifetime <= 0 {

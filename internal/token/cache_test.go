@@ -413,7 +413,7 @@ func TestCacheFetchFailureWithOldToken(t *testing.T) {
 	if !errors.As(err, &ue) || !ue.Stale || ue.Scope != scope {
 		t.Fatalf("got %#v, want a stale *UsableError", err)
 	}
-	want := `refresh token for scope "https://cognitiveservices.azure.com/.default" failed, serving the stored token: ` +
+	want := `token refresh for scope "https://cognitiveservices.azure.com/.default" failed, serving the stored token: ` +
 		`fetch token for scope "https://cognitiveservices.azure.com/.default": connection refused (next attempt in 2s)`
 	if err.Error() != want {
 		t.Errorf("got %q, want %q", err, want)

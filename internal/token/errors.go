@@ -8,8 +8,8 @@ import (
 // ErrRejected marks an error in which the authority rejected the token
 // request (an invalid client, secret, tenant or scope, for example), so a
 // retry with the same settings fails again. A Fetcher reports it by wrapping
-// it with %w or by giving its own error type an Is method that matches it;
-// the service answers such failures with 502 instead of 503.
+// it with %w or by giving its own error type an Is method that matches it.
+// The service responds to such failures with 502 instead of 503.
 var ErrRejected = errors.New("token request rejected by the authority")
 
 // ErrWaitTimeout is returned when another caller holds the lease and no
@@ -17,10 +17,10 @@ var ErrRejected = errors.New("token request rejected by the authority")
 var ErrWaitTimeout = errors.New("timed out waiting for another caller to fetch the token")
 
 // UsableError reports a failure that did not stop Get or Refresh from
-// returning a usable token: a refresh failed while the stored token was
-// still usable (Stale is true, and the stored token is returned), or a new
-// token was fetched but could not be stored. The caller may serve the token
-// returned with it and should log Err as a warning.
+// returning a usable token. Either a refresh failed while the stored token
+// was still usable (Stale is true, and the stored token is returned), or a
+// new token was fetched but could not be stored. The caller may serve the
+// token returned with it and should log Err as a warning.
 type UsableError struct {
 	Scope string
 	Stale bool
@@ -29,7 +29,7 @@ type UsableError struct {
 
 func (e *UsableError) Error() string {
 	if e.Stale {
-		return fmt.Sprintf("refresh token for scope %q failed, serving the stored token: %v", e.Scope, e.Err)
+		return fmt.Sprintf("token refresh for scope %q failed, serving the stored token: %v", e.Scope, e.Err)
 	}
 	return fmt.Sprintf("token for scope %q fetched but not stored: %v", e.Scope, e.Err)
 }
@@ -43,5 +43,6 @@ func IsUsable(err error) bool {
 	return errors.As(err, &ue)
 }
 
-// IsRejected reports whether err says the authority rejected the request.
+// IsRejected reports whether err matches ErrRejected, that is, the
+// authority rejected the request.
 func IsRejected(err error) bool { return errors.Is(err, ErrRejected) }

@@ -1,7 +1,7 @@
 // Package refresher keeps the host's tokens fresh with one timer per token.
-// Each run asks the guest to fetch and store a new token, and the next run
-// is set from the refresh time the guest reports, so clients find a valid
-// token in the store instead of waiting for a fetch.
+// Each run makes the guest fetch and store a new token, and the next run is
+// scheduled from the refresh time the guest returns. Clients therefore find
+// a valid token in the store instead of waiting for a fetch.
 package refresher
 
 import (
@@ -25,16 +25,17 @@ const (
 // from starting the next run at once and looping.
 const minDelay = time.Second
 
-// Result is what the guest reports after a successful refresh.
+// Result is the stored token's expiry and refresh time that the guest
+// returns after a successful refresh.
 type Result struct {
 	ExpiresOn time.Time
 	RefreshOn time.Time
 }
 
-// RetryAfterError is a failed refresh that says when to try again: the
-// guest answered with Retry-After because the authority asked for a wait
-// or its own backoff runs. The next attempt waits at least After, even when
-// the backoff is shorter.
+// RetryAfterError is a failed refresh that carries the wait before the next
+// attempt. The guest responds with Retry-After when the authority requested
+// a wait or when its own backoff is running. The next attempt waits at least
+// After, even when the backoff is shorter.
 type RetryAfterError struct {
 	Err   error
 	After time.Duration
@@ -73,7 +74,7 @@ func (systemClock) AfterFunc(d time.Duration, f func()) Timer {
 // Config describes a Refresher. Refresh and Targets are required.
 type Config struct {
 	Targets []Target
-	// Refresh asks for a new token for the named target.
+	// Refresh fetches and stores a new token for the named target.
 	Refresh func(ctx context.Context, name string) (Result, error)
 
 	// MinBackoff is the delay after the first failure of a streak; each
