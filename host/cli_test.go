@@ -21,7 +21,7 @@ func TestHelpListsFlagsAndVariables(t *testing.T) {
 	fs := newFlagSet(&flags{})
 	n := 0
 	for name := range map[string]bool{"addr": true, "admin-addr": true, "wasm": true, "pool": true,
-		"cache-dir": true, "local-authority": true, "memory-limit": true, "shutdown-timeout": true,
+		"cache-dir": true, "local-authority": true, "loop-checks": true, "memory-limit": true, "shutdown-timeout": true,
 		"log-level": true, "log-format": true, "version": true} {
 		fl := fs.Lookup(name)
 		if fl == nil {

@@ -116,6 +116,7 @@ type flags struct {
 	poolSize       int
 	cacheDir       string
 	localAuthority bool
+	loopChecks     bool
 	memoryMiB      int
 	shutdownWait   time.Duration
 	logLevel       slog.Level
@@ -131,6 +132,7 @@ var flagEnv = map[string]string{
 	"pool":             "EDGETOKEN_POOL",
 	"cache-dir":        "EDGETOKEN_CACHE_DIR",
 	"local-authority":  "EDGETOKEN_LOCAL_AUTHORITY",
+	"loop-checks":      "EDGETOKEN_LOOP_CHECKS",
 	"memory-limit":     "EDGETOKEN_MEMORY_LIMIT_MIB",
 	"shutdown-timeout": "EDGETOKEN_SHUTDOWN_TIMEOUT",
 	"log-level":        "EDGETOKEN_LOG_LEVEL",
@@ -172,6 +174,9 @@ func newFlagSet(f *flags) *flag.FlagSet {
 		"`directory` of the compiled-code cache; empty disables it")
 	fs.BoolVar(&f.localAuthority, "local-authority", false,
 		"use a local token authority whose tokens are NOT real, even when Azure credentials are set")
+	fs.BoolVar(&f.loopChecks, "loop-checks", true,
+		"stop a guest call at its time limit even while it computes; false about halves the CPU per request, "+
+			"but then only calls waiting on the network or a timer are stopped")
 	fs.IntVar(&f.memoryMiB, "memory-limit", 64,
 		"linear memory limit of each guest instance, in `MiB` (8 to 4096)")
 	fs.DurationVar(&f.shutdownWait, "shutdown-timeout", 30*time.Second,

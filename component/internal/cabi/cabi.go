@@ -2,7 +2,7 @@
 
 // Package cabi holds the pieces of the component model's canonical ABI that
 // every hand-written binding needs: the exported cabi_realloc, memory the
-// host writes results into, and pinned views of Go memory handed to the host.
+// host writes results into, and Go memory handed to the host, kept reachable during the call.
 //
 // Go's wasm port uses 8-byte pointers while the canonical ABI lays records
 // out for 32-bit addresses, so bindings never map ABI records onto Go
@@ -11,7 +11,6 @@ package cabi
 
 import (
 	"encoding/binary"
-	"runtime"
 	"unsafe"
 )
 
@@ -85,13 +84,56 @@ func Bytes(ptr, n uint32) []byte {
 // String copies a string the host wrote at ptr.
 func String(ptr, n uint32) string { return string(Bytes(ptr, n)) }
 
-// Call pins the Go memory handed to the host during one import call, so it
-// stays at its address (off the goroutine stack, away from the collector)
-// until Done.
-type Call struct{ pinner runtime.Pinner }
+// kept holds the Go memory handed to the host by the Calls in progress.
+// Go's heap does not move objects, so keeping them reachable is enough.
+// Storing them in a global also makes the compiler allocate them on the
+// heap rather than on a goroutine stack, which can move. Calls nest (a
+// bucket is open while a get runs) and end in reverse order, and the guest
+// does not switch goroutines inside a binding, so the list is a stack.
+//
+// runtime.Pinner did the same job at several times the cost: each Pin
+// updates the span's pin bits and special records under a lock, and each
+// new Pinner registers a finalizer.
+var kept []unsafe.Pointer
 
-// Done unpins everything the call pinned.
-func (c *Call) Done() { c.pinner.Unpin() }
+// areas is where return areas come from, in the same stack order as kept:
+// a global array has a fixed address and costs no allocation. A binding
+// that needs more than is left gets heap memory instead.
+var (
+	areas     [2048]uint64
+	areasUsed int
+)
+
+// Call keeps the Go memory handed to the host during one import call
+// reachable, at a fixed address, until Done. The zero value is ready.
+type Call struct {
+	keptMark, areaMark int
+	started            bool
+}
+
+func (c *Call) start() {
+	if !c.started {
+		c.keptMark, c.areaMark, c.started = len(kept), areasUsed, true
+	}
+}
+
+func (c *Call) keep(p unsafe.Pointer) {
+	c.start()
+	kept = append(kept, p)
+}
+
+// Done releases everything the call kept and its return areas.
+func (c *Call) Done() {
+	if !c.started {
+		return
+	}
+	for i := c.keptMark; i < len(kept); i++ {
+		kept[i] = nil
+	}
+	kept = kept[:c.keptMark]
+	areasUsed = c.areaMark
+	c.started = false
+}
 
 // String returns the address and length of s for the host.
 func (c *Call) String(s string) (uint32, uint32) {
@@ -99,7 +141,7 @@ func (c *Call) String(s string) (uint32, uint32) {
 		return 0, 0
 	}
 	p := unsafe.StringData(s)
-	c.pinner.Pin(p)
+	c.keep(unsafe.Pointer(p))
 	return uint32(uintptr(unsafe.Pointer(p))), uint32(len(s))
 }
 
@@ -108,7 +150,7 @@ func (c *Call) Bytes(b []byte) (uint32, uint32) {
 	if len(b) == 0 {
 		return 0, 0
 	}
-	c.pinner.Pin(&b[0])
+	c.keep(unsafe.Pointer(&b[0]))
 	return uint32(uintptr(unsafe.Pointer(&b[0]))), uint32(len(b))
 }
 
@@ -118,10 +160,19 @@ type Area struct {
 	bytes []byte
 }
 
-// Area allocates and pins a zeroed return area of size bytes.
+// Area returns a zeroed return area of size bytes, valid until Done.
 func (c *Call) Area(size int) *Area {
-	words := make([]uint64, (size+7)/8)
-	c.pinner.Pin(&words[0])
+	c.start()
+	n := (size + 7) / 8
+	var words []uint64
+	if areasUsed+n <= len(areas) {
+		words = areas[areasUsed : areasUsed+n : areasUsed+n]
+		clear(words)
+		areasUsed += n
+	} else {
+		words = make([]uint64, n)
+		c.keep(unsafe.Pointer(&words[0]))
+	}
 	return &Area{words: words, bytes: unsafe.Slice((*byte)(unsafe.Pointer(&words[0])), len(words)*8)}
 }
 

@@ -67,7 +67,7 @@ func (h *host) read(ctx context.Context, m api.Module, s []uint64) {
 		putStreamError(c, m, ret, 4, in.err)
 		return
 	}
-	buf := make([]byte, n)
+	buf := make([]byte, readSize(in.r, n))
 	got := 0
 	for got == 0 && n > 0 {
 		var err error
@@ -86,6 +86,22 @@ func (h *host) read(ctx context.Context, m api.Module, s []uint64) {
 	put32(m, ret+4, addr)
 	put32(m, ret+8, uint32(got))
 }
+
+// readSize returns how many bytes to read from r when the guest requests
+// up to n. Guests request a buffer's worth (16 KiB from the token service)
+// even for the empty body of a GET, so the buffer follows what r contains
+// when r reports its length, and is at most maxReadChunk otherwise, because
+// a stream read may return fewer bytes than requested.
+func readSize(r io.Reader, n uint64) int {
+	size := min(n, maxReadChunk)
+	if l, ok := r.(interface{ Len() int }); ok {
+		// At least 1, so that a drained reader reports io.EOF.
+		size = min(size, uint64(max(l.Len(), 1)))
+	}
+	return int(size)
+}
+
+const maxReadChunk = 64 << 10
 
 // skip implements input-stream.skip and blocking-skip: result<u64,
 // stream-error>, the payload at 8.
