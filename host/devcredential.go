@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -67,19 +68,27 @@ func developerCredential(s *config.Settings) (azcore.TokenCredential, string, er
 
 // nativeRefresh returns the refresher's call for host-fetched tokens: it
 // refreshes through cache, which writes to the store the guest reads.
+// As with the guest, the first run for each token keeps a token that is
+// already stored.
 func nativeRefresh(cache *token.Cache, scopes map[string]string) func(context.Context, string) (refresher.Result, error) {
+	var warmed sync.Map // token name -> true after its first successful run
 	return func(ctx context.Context, name string) (refresher.Result, error) {
 		scope, ok := scopes[name]
 		if !ok {
 			return refresher.Result{}, fmt.Errorf("refresh %s: no such token", name)
 		}
-		t, err := cache.Refresh(ctx, scope)
+		refresh := cache.Refresh
+		if _, ok := warmed.Load(name); !ok {
+			refresh = cache.Get
+		}
+		t, err := refresh(ctx, scope)
 		if err != nil && (t.Value == "" || !token.IsUsable(err)) {
 			if wait, ok := token.RetryAfter(err); ok && wait > 0 {
 				return refresher.Result{}, &refresher.RetryAfterError{Err: err, After: wait}
 			}
 			return refresher.Result{}, fmt.Errorf("refresh %s: %w", name, err)
 		}
+		warmed.Store(name, true)
 		return refresher.Result{ExpiresOn: t.ExpiresOn, RefreshOn: t.RefreshOn}, nil
 	}
 }

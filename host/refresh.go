@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/edgetoken/edgetoken/host/internal/refresher"
@@ -16,13 +17,22 @@ import (
 // guestRefresh returns the refresher's call: the internal request
 // POST /.edgetoken/refresh/<name> with the refresh key, sent straight to the
 // guest, past the front end that blocks that route for outside clients.
+//
+// The first successful run for each token adds ?warm=1, so the guest keeps
+// a token that a client's request fetched while the host was starting
+// instead of fetching a second one.
 func guestRefresh(do server.Handler, key string) func(context.Context, string) (refresher.Result, error) {
+	var warmed sync.Map // token name -> true after its first successful run
 	return func(ctx context.Context, name string) (refresher.Result, error) {
+		path := server.InternalPrefix + "/refresh/" + name
+		if _, ok := warmed.Load(name); !ok {
+			path += "?warm=1"
+		}
 		resp, err := do(ctx, &wasihost.Request{
 			Method:        http.MethodPost,
 			Scheme:        "http",
 			Authority:     "localhost",
-			PathWithQuery: server.InternalPrefix + "/refresh/" + name,
+			PathWithQuery: path,
 			Header:        http.Header{server.RefreshKeyHeader: {key}},
 		})
 		if err != nil {
@@ -51,6 +61,7 @@ func guestRefresh(do server.Handler, key string) func(context.Context, string) (
 			return refresher.Result{}, fmt.Errorf("refresh %s: invalid guest response (%d bytes)",
 				name, len(resp.Body))
 		}
+		warmed.Store(name, true)
 		res := refresher.Result{ExpiresOn: time.Unix(r.ExpiresOn, 0)}
 		if r.RefreshOn != 0 {
 			res.RefreshOn = time.Unix(r.RefreshOn, 0)

@@ -241,7 +241,18 @@ func (h *Handler) refresh(ctx context.Context, r *Request) *Response {
 		return notFound()
 	}
 
-	t, err := h.tokens.Refresh(ctx, scope)
+	// The host's first run after start asks with ?warm=1: a token that a
+	// client's request already fetched is kept instead of fetched again.
+	var t token.Token
+	var err error
+	if r.Query == "warm=1" {
+		t, err = h.tokens.Get(ctx, scope)
+		if err != nil && t.Value != "" && token.IsUsable(err) {
+			err = nil
+		}
+	} else {
+		t, err = h.tokens.Refresh(ctx, scope)
+	}
 	if err != nil || t.Value == "" {
 		// A stale token is still served by Get, but the refresh itself
 		// failed: the host retries after Retry-After.

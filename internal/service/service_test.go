@@ -197,6 +197,24 @@ func TestServe(t *testing.T) {
 	}
 }
 
+func TestServeRefreshWarmUsesStoredToken(t *testing.T) {
+	tokens := &fakeTokens{}
+	h := New(settings(t, "*", true), tokens, Options{RefreshKey: refreshKey, Logger: quietLogger()})
+	r := req("POST", "/.edgetoken/refresh/speech", RefreshKeyHeader, refreshKey)
+	r.Query = "warm=1"
+
+	resp := h.Serve(context.Background(), r)
+	if want := `{"expires_on":1700003600,"refresh_on":1700001800}`; resp.Status != 200 || string(resp.Body) != want {
+		t.Errorf("got %d %s, want 200 %s", resp.Status, resp.Body, want)
+	}
+	if !reflect.DeepEqual(tokens.gets, []string{speechScope}) {
+		t.Errorf("Get called for %v, want [%s]", tokens.gets, speechScope)
+	}
+	if len(tokens.refreshes) != 0 {
+		t.Errorf("Refresh called for %v, want none", tokens.refreshes)
+	}
+}
+
 func TestServeRefresh(t *testing.T) {
 	tests := []struct {
 		name       string
