@@ -95,7 +95,9 @@ func handle(req, out uint32) {
 	if strings.Contains(path, "sleep") {
 		time.Sleep(30 * time.Millisecond)
 	}
-	println("stderr line", path)
+	// One write per line: the runner's stdout and stderr share one log, and
+	// println's separate writes could interleave with the stdout line.
+	os.Stderr.WriteString("stderr line " + path + "\n")
 	os.Stdout.WriteString("stdout line " + time.Now().UTC().Format(time.RFC3339) + "\n")
 	respond(out, 200, "hello "+path+" calls="+itoa(calls))
 }
