@@ -228,8 +228,15 @@ func (s *Server) serve(w *statusRecorder, r *http.Request, id string) {
 		return
 	}
 
+	// A HEAD request reaches the guest as GET, so the response carries the
+	// Content-Length of the GET body, as HTTP asks; net/http then sends no
+	// body for HEAD.
+	method := r.Method
+	if method == http.MethodHead {
+		method = http.MethodGet
+	}
 	req := &wasihost.Request{
-		Method:        r.Method,
+		Method:        method,
 		Scheme:        "http",
 		Authority:     r.Host,
 		PathWithQuery: r.URL.RequestURI(),

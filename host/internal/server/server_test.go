@@ -106,6 +106,25 @@ func TestForwardsRequestAndResponse(t *testing.T) {
 	}
 }
 
+func TestHeadSentAsGet(t *testing.T) {
+	g := &recorder{}
+	url, _ := startServer(t, server.Config{Handler: g.handle})
+
+	resp, body := do(t, "HEAD", url+"/speech", nil, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status = %d, want 200", resp.StatusCode)
+	}
+	if body != "" {
+		t.Errorf("HEAD body = %q, want none", body)
+	}
+	if got := resp.Header.Get("Content-Length"); got != "11" {
+		t.Errorf("Content-Length = %q, want 11, the GET body's length", got)
+	}
+	if g.count() != 1 || g.reqs[0].Method != "GET" {
+		t.Errorf("guest requests = %d, method %q; want one GET", g.count(), g.reqs[0].Method)
+	}
+}
+
 func TestBodyTooLarge(t *testing.T) {
 	g := &recorder{}
 	url, _ := startServer(t, server.Config{Handler: g.handle, MaxBodyBytes: 16})
