@@ -37,12 +37,10 @@ type Guard struct {
 }
 
 // New returns a Guard for s. store is the key-value store shared by all
-// instances. client fetches the JWKS, and nil means http.DefaultClient. now
+// instances. client fetches the JWKS through its Transport (nil means
+// http.DefaultTransport outside the wasm guest; see package roundtrip). now
 // is the clock, and nil means time.Now.
 func New(s Settings, store token.Store, client *http.Client, now func() time.Time) *Guard {
-	if client == nil {
-		client = http.DefaultClient
-	}
 	if now == nil {
 		now = time.Now
 	}

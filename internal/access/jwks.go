@@ -19,6 +19,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/edgetoken/edgetoken/internal/roundtrip"
 	"github.com/edgetoken/edgetoken/internal/token"
 )
 
@@ -223,7 +224,7 @@ func (s *keySource) fetch(ctx context.Context) (json.RawMessage, error) {
 	}
 	req.Header.Set("Accept", "application/json")
 
-	resp, err := s.client.Do(req)
+	resp, err := roundtrip.Send(s.client, req)
 	if err != nil {
 		return nil, fmt.Errorf("%w: fetch JWKS from %s: %v", errKeysUnavailable, s.url, err)
 	}

@@ -65,8 +65,10 @@ type Options struct {
 	Now func() time.Time
 }
 
-// New returns the credential that opts select, sending its requests with
-// client (nil means http.DefaultClient; redirects are never followed).
+// New returns the credential that opts select, sending its requests through
+// client's Transport with its Timeout (nil means http.DefaultTransport
+// outside the wasm guest; see package roundtrip). Redirects are never
+// followed.
 //
 // Without a Selection it takes the first configured one, in the order of
 // DefaultAzureCredential: client secret (tenant, client ID and secret),
@@ -81,7 +83,6 @@ func New(opts Options, client *http.Client) (Credential, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	client = withoutRedirects(client)
 
 	switch strings.ToLower(strings.TrimSpace(opts.Selection)) {
 	case "", "prod":

@@ -7,24 +7,14 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/edgetoken/edgetoken/internal/roundtrip"
 	"github.com/edgetoken/edgetoken/internal/token"
 )
 
-// errRedirect is returned by the CheckRedirect of the client that sends
-// token requests. A token endpoint never redirects, and following one would
-// send the credential to another address.
+// errRedirect marks a redirect response. A token endpoint never redirects,
+// and following one would send the credential to another address, so
+// requests go through roundtrip.Send, which follows none.
 var errRedirect = errors.New("redirect not followed")
-
-// withoutRedirects returns a copy of client that does not follow redirects.
-// A nil client means http.DefaultClient.
-func withoutRedirects(client *http.Client) *http.Client {
-	if client == nil {
-		client = http.DefaultClient
-	}
-	c := *client
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &c
-}
 
 // send sends a token request and turns the response into a token or an
 // *AuthError. No error built here quotes the request body or headers,
@@ -44,7 +34,7 @@ func send(client *http.Client, req *http.Request, credential string, now func() 
 
 func exchange(client *http.Client, req *http.Request, credential string, now func() time.Time,
 	secrets redactor) (token.Token, error) {
-	resp, err := client.Do(req)
+	resp, err := roundtrip.Send(client, req)
 	if err != nil {
 		return token.Token{}, &AuthError{Credential: credential, Err: err}
 	}
