@@ -116,9 +116,9 @@ func LoadSettings(lookup func(string) (string, bool)) (Settings, error) {
 	s.EnforceOrigins = r.boolean("ENFORCE_ALLOWED_ORIGINS", false)
 	// With every origin allowed there is nothing to enforce, and a
 	// deployment that asked for enforcement would silently have none.
-	if r.err == nil && s.EnforceOrigins && allowsAnyOrigin(s.AllowedOrigins) {
-		r.err = errors.New("ENFORCE_ALLOWED_ORIGINS=true needs ALLOWED_ORIGINS to list the allowed origins " +
-			"(scheme://host[:port], comma separated), not * or empty, which allow every origin")
+	if r.ok() && s.EnforceOrigins && allowsAnyOrigin(s.AllowedOrigins) {
+		r.fail(errors.New("ENFORCE_ALLOWED_ORIGINS=true needs ALLOWED_ORIGINS to list the allowed origins " +
+			"(scheme://host[:port], comma separated), not * or empty, which allow every origin"))
 	}
 	s.RejectMissingOrigin = !r.boolean("ALLOW_MISSING_ORIGIN", true)
 
@@ -132,33 +132,41 @@ func LoadSettings(lookup func(string) (string, bool)) (Settings, error) {
 	s.Cookie.Name = r.str("API_TOKEN_COOKIE_NAME", DefaultCookieName)
 	s.Cookie.Domain = r.str("API_TOKEN_COOKIE_DOMAIN", "")
 	s.Cookie.OmitFromBody = !r.boolean("API_TOKEN_IN_BODY", true)
-	if r.err == nil && !validCookieName(s.Cookie.Name) {
-		r.err = fmt.Errorf("API_TOKEN_COOKIE_NAME %q is not a valid cookie name", s.Cookie.Name)
+	if !validCookieName(s.Cookie.Name) {
+		r.fail(fmt.Errorf("API_TOKEN_COOKIE_NAME %q is not a valid cookie name", s.Cookie.Name))
 	}
-	if r.err == nil && strings.ContainsAny(s.Cookie.Domain, ";, \t\"") {
-		r.err = fmt.Errorf("API_TOKEN_COOKIE_DOMAIN %q is not a valid domain", s.Cookie.Domain)
+	if strings.ContainsAny(s.Cookie.Domain, ";, \t\"") {
+		r.fail(fmt.Errorf("API_TOKEN_COOKIE_DOMAIN %q is not a valid domain", s.Cookie.Domain))
 	}
 	// A page on another origin receives the cookie only from a response
 	// with Access-Control-Allow-Credentials: true, and browsers refuse that
 	// next to a wildcard origin. Echoing any origin with credentials instead
 	// would let every site on the web fetch the token with the user's cookie.
-	if r.err == nil && s.Cookie.Enabled && allowsAnyOrigin(s.AllowedOrigins) {
-		r.err = errors.New("API_TOKEN_COOKIE=true needs ALLOWED_ORIGINS to list the pages' origins " +
+	if r.ok() && s.Cookie.Enabled && allowsAnyOrigin(s.AllowedOrigins) {
+		r.fail(errors.New("API_TOKEN_COOKIE=true needs ALLOWED_ORIGINS to list the pages' origins " +
 			"(scheme://host[:port], comma separated), not *: browsers send and store cookies " +
-			"across origins only for a listed origin")
+			"across origins only for a listed origin"))
 	}
 
-	if r.err != nil {
-		return Settings{}, r.err
+	if len(r.errs) > 0 {
+		return Settings{}, errors.Join(r.errs...)
 	}
 	return s, nil
 }
 
-// reader keeps the first error so LoadSettings reads as a list of settings.
+// reader collects every problem, so LoadSettings reports them all at once
+// and reads as a list of settings.
 type reader struct {
 	lookup func(string) (string, bool)
-	err    error
+	errs   []error
 }
+
+func (r *reader) fail(err error) { r.errs = append(r.errs, err) }
+
+// ok reports whether no problem was found so far. Checks that combine
+// several settings run only then, so a value that failed to parse does not
+// cause a second, misleading error.
+func (r *reader) ok() bool { return len(r.errs) == 0 }
 
 func (r *reader) str(name, def string) string {
 	v, ok := r.lookup(name)
@@ -171,12 +179,12 @@ func (r *reader) str(name, def string) string {
 
 func (r *reader) boolean(name string, def bool) bool {
 	v := r.str(name, "")
-	if v == "" || r.err != nil {
+	if v == "" {
 		return def
 	}
 	b, err := strconv.ParseBool(v)
 	if err != nil {
-		r.err = fmt.Errorf("%s %q is not a boolean (use true or false)", name, v)
+		r.fail(fmt.Errorf("%s %q is not a boolean (use true or false)", name, v))
 		return def
 	}
 	return b
@@ -185,20 +193,26 @@ func (r *reader) boolean(name string, def bool) bool {
 // count reads a non-negative integer, 0 when unset.
 func (r *reader) count(name string) int {
 	v := r.str(name, "")
-	if v == "" || r.err != nil {
+	if v == "" {
 		return 0
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		r.err = fmt.Errorf("%s %q is not a non-negative integer", name, v)
+	var numErr *strconv.NumError
+	switch {
+	case errors.As(err, &numErr) && errors.Is(numErr.Err, strconv.ErrRange):
+		r.fail(fmt.Errorf("%s %q is too large", name, v))
+		return 0
+	case err != nil || n < 0:
+		r.fail(fmt.Errorf("%s %q is not a non-negative integer", name, v))
 		return 0
 	}
 	return n
 }
 
 func (r *reader) rate(limitName, burstName string) Rate {
+	before := len(r.errs)
 	rt := Rate{PerMinute: r.count(limitName), Burst: r.count(burstName)}
-	if r.err != nil || rt.PerMinute == 0 {
+	if len(r.errs) > before || rt.PerMinute == 0 {
 		return Rate{}
 	}
 	if rt.Burst == 0 {
@@ -207,8 +221,8 @@ func (r *reader) rate(limitName, burstName string) Rate {
 	// The window is Burst/PerMinute minutes (see limiter.go). Below one
 	// second the store would see a new counter key for almost every request.
 	if window(rt) < time.Second {
-		r.err = fmt.Errorf("%s %d with %s %d gives a window under 1 s; raise %s to at least %d",
-			burstName, rt.Burst, limitName, rt.PerMinute, burstName, (rt.PerMinute+59)/60)
+		r.fail(fmt.Errorf("%s %d with %s %d gives a window under 1 s; raise %s to at least %d",
+			burstName, rt.Burst, limitName, rt.PerMinute, burstName, (rt.PerMinute+59)/60))
 		return Rate{}
 	}
 	return rt
@@ -225,10 +239,8 @@ func (r *reader) origins(name string) []string {
 		}
 		origin, ok := config.NormalizeOrigin(item)
 		if !ok {
-			if r.err == nil {
-				r.err = fmt.Errorf("%s entry %q is invalid: use scheme://host[:port], "+
-					"such as https://app.example.com", name, item)
-			}
+			r.fail(fmt.Errorf("%s entry %q is invalid: use scheme://host[:port], "+
+				"such as https://app.example.com", name, item))
 			return nil
 		}
 		out = append(out, origin)
@@ -239,12 +251,9 @@ func (r *reader) origins(name string) []string {
 func (r *reader) prefixes(name string) []netip.Prefix {
 	var out []netip.Prefix
 	for _, item := range splitList(r.str(name, "")) {
-		if r.err != nil {
-			return nil
-		}
 		p, err := parsePrefix(item)
 		if err != nil {
-			r.err = fmt.Errorf("%s entry %q is not an IP address or CIDR prefix", name, item)
+			r.fail(fmt.Errorf("%s entry %q is not an IP address or CIDR prefix", name, item))
 			return nil
 		}
 		out = append(out, p)
@@ -277,9 +286,6 @@ func (r *reader) auth() AuthSettings {
 		Audiences: splitList(r.str("AUTH_AUDIENCE", "")),
 		JWKSURL:   r.str("AUTH_JWKS_URL", ""),
 	}
-	if r.err != nil {
-		return AuthSettings{}
-	}
 	if a.Issuer == "" && len(a.Audiences) == 0 && a.JWKSURL == "" {
 		return AuthSettings{}
 	}
@@ -294,20 +300,24 @@ func (r *reader) auth() AuthSettings {
 		{"AUTH_AUDIENCE", len(a.Audiences) == 0},
 		{"AUTH_JWKS_URL", a.JWKSURL == ""},
 	}
+	missing := false
 	for _, v := range required {
 		if v.missing {
-			r.err = fmt.Errorf("%s is missing: AUTH_ISSUER, AUTH_AUDIENCE and AUTH_JWKS_URL must be set together", v.name)
-			return AuthSettings{}
+			r.fail(fmt.Errorf("%s is missing: AUTH_ISSUER, AUTH_AUDIENCE and AUTH_JWKS_URL must be set together", v.name))
+			missing = true
 		}
+	}
+	if missing {
+		return AuthSettings{}
 	}
 	u, err := url.Parse(a.JWKSURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		r.err = fmt.Errorf("AUTH_JWKS_URL %q is not an http or https URL", a.JWKSURL)
+		r.fail(fmt.Errorf("AUTH_JWKS_URL %q is not an http or https URL", a.JWKSURL))
 		return AuthSettings{}
 	}
 	// Whoever can alter the JWKS in transit can sign tokens we accept.
 	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
-		r.err = fmt.Errorf("AUTH_JWKS_URL %q must use https (http only on a loopback address)", a.JWKSURL)
+		r.fail(fmt.Errorf("AUTH_JWKS_URL %q must use https (http only on a loopback address)", a.JWKSURL))
 		return AuthSettings{}
 	}
 
@@ -316,21 +326,22 @@ func (r *reader) auth() AuthSettings {
 		a.Algorithms = nil
 		for _, alg := range splitList(v) {
 			if !supportedAlgorithms[alg] {
-				r.err = fmt.Errorf("AUTH_ALGORITHMS entry %q is not supported (use RS*, PS* or ES* algorithms)", alg)
+				r.fail(fmt.Errorf("AUTH_ALGORITHMS entry %q is not supported (use RS*, PS* or ES* algorithms)", alg))
 				return AuthSettings{}
 			}
 			a.Algorithms = append(a.Algorithms, alg)
 		}
 	}
 	if len(a.Algorithms) == 0 {
-		r.err = fmt.Errorf("AUTH_ALGORITHMS is empty")
+		r.fail(errors.New("AUTH_ALGORITHMS is empty"))
 		return AuthSettings{}
 	}
 
 	a.Leeway = r.seconds("AUTH_LEEWAY_SECONDS", DefaultLeeway)
+	before := len(r.errs)
 	a.JWKSCacheTTL = r.seconds("AUTH_JWKS_CACHE_SECONDS", DefaultJWKSCacheTTL)
-	if r.err == nil && a.JWKSCacheTTL == 0 {
-		r.err = fmt.Errorf("AUTH_JWKS_CACHE_SECONDS must be at least 1")
+	if len(r.errs) == before && a.JWKSCacheTTL == 0 {
+		r.fail(errors.New("AUTH_JWKS_CACHE_SECONDS must be at least 1"))
 	}
 	return a
 }

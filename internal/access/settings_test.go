@@ -201,3 +201,32 @@ func TestVariablesListsEveryName(t *testing.T) {
 		t.Errorf("LoadSettings reads %v\nVariables lists %v", read, listed)
 	}
 }
+
+func TestLoadSettingsReportsEveryProblem(t *testing.T) {
+	_, err := LoadSettings(lookupFrom(map[string]string{
+		"RATE_LIMIT_CLIENT_PER_MINUTE": "-1",
+		"RATE_LIMIT_ORIGIN_BURST":      "abc",
+		"TRUSTED_PROXIES":              "1.2.3.4/99",
+		"AUTH_LEEWAY_SECONDS":          "99999999999999999999",
+	}))
+	if err == nil {
+		t.Fatal("LoadSettings succeeded, want errors")
+	}
+	for _, want := range []string{
+		`RATE_LIMIT_CLIENT_PER_MINUTE "-1" is not a non-negative integer`,
+		`RATE_LIMIT_ORIGIN_BURST "abc" is not a non-negative integer`,
+		`TRUSTED_PROXIES entry "1.2.3.4/99" is not an IP address or CIDR prefix`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+func TestLoadSettingsNumberTooLarge(t *testing.T) {
+	_, err := LoadSettings(lookupFrom(map[string]string{"RATE_LIMIT_CLIENT_PER_MINUTE": "99999999999999999999"}))
+	want := `RATE_LIMIT_CLIENT_PER_MINUTE "99999999999999999999" is too large`
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v, want %s", err, want)
+	}
+}
