@@ -112,7 +112,7 @@ func setup() (*service.Handler, error) {
 				config.EnvTokenCredentials, settings.Credential)
 		}
 		cache := token.NewCache(store, nil, token.CacheOptions{MinLifetime: settings.MinLifetime})
-		tokens = hostFetched{cache}
+		tokens = hostFetched{cache: cache, store: store}
 	} else {
 		credential, err := entra.New(entraOptions(settings), client)
 		if err != nil {
@@ -132,12 +132,19 @@ var errNotFetched = errors.New("no usable token stored yet: the host fetches tok
 
 // hostFetched serves the tokens the host fetched and stored. It never
 // fetches, so no failure of its own blocks the host's next refresh.
-type hostFetched struct{ cache *token.Cache }
+type hostFetched struct {
+	cache *token.Cache
+	store token.Store
+}
 
-// hostFetchWait bounds how long a request waits for the host's fetch, which
-// runs a developer tool as a subprocess and so can take seconds at start.
+// hostFetchWait bounds how long a request waits for the host's first
+// fetch, which runs a developer tool as a subprocess and so can take
+// seconds at start.
 const hostFetchWait = 10 * time.Second
 
+// Get returns the stored token. Without a usable one it waits for the
+// host's fetch, but only while no fetch has failed: the host's failed fetch
+// leaves a backoff record, and then waiting would only hold this instance.
 func (h hostFetched) Get(ctx context.Context, scope string) (token.Token, error) {
 	deadline := time.Now().Add(hostFetchWait)
 	for {
@@ -147,6 +154,9 @@ func (h hostFetched) Get(ctx context.Context, scope string) (token.Token, error)
 		}
 		if ok && h.cache.Usable(t, time.Now()) {
 			return t, nil
+		}
+		if _, failed, _ := h.store.Get(token.BackoffKey(scope)); failed {
+			return token.Token{}, errNotFetched
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return token.Token{}, errNotFetched

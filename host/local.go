@@ -45,9 +45,12 @@ var errNoCredential = errors.New("no Azure credential is configured: set AZURE_T
 
 func hasCredentials(env func(string) (string, bool)) bool {
 	for _, name := range credentialVariables {
-		if v, ok := env(name); ok && v != "" {
-			return true
+		v, ok := env(name)
+		// prod only names the default chain, which still needs a credential.
+		if !ok || v == "" || (name == config.EnvTokenCredentials && v == "prod") {
+			continue
 		}
+		return true
 	}
 	return false
 }

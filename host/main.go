@@ -139,6 +139,35 @@ var flagEnv = map[string]string{
 	"log-format":       "EDGETOKEN_LOG_FORMAT",
 }
 
+// flagHint tells what a flag of fl's kind accepts, for an invalid value
+// taken from the environment.
+func flagHint(fl *flag.Flag) string {
+	if b, ok := fl.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+		return "; use true or false"
+	}
+	if _, err := strconv.Atoi(fl.DefValue); err == nil {
+		return "; use a whole number"
+	}
+	return ""
+}
+
+// checkAddr checks a listen address before anything starts, so a typo
+// stops the host at once with a message that names the flag.
+func checkAddr(name, addr string, optional bool) error {
+	if addr == "" && optional {
+		return nil
+	}
+	env := flagEnv[strings.TrimPrefix(name, "-")]
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%s %q is invalid (%s): use host:port, such as :8000 or 127.0.0.1:8000", name, addr, env)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%s %q is invalid (%s): the port must be a number from 0 to 65535", name, addr, env)
+	}
+	return nil
+}
+
 // logLevelFlag is a flag.Value for -log-level that accepts only the four
 // level names.
 type logLevelFlag struct{ level *slog.Level }
@@ -206,7 +235,7 @@ func parseFlags(args []string, env func(string) (string, bool), out io.Writer) (
 		}
 		if v, ok := env(name); ok && v != "" {
 			if err := fs.Set(fl.Name, v); err != nil {
-				envErrs = append(envErrs, fmt.Errorf("%s %q is invalid: %w", name, v, err))
+				envErrs = append(envErrs, fmt.Errorf("%s %q is invalid: %w%s", name, v, err, flagHint(fl)))
 			}
 		}
 	})
@@ -221,6 +250,15 @@ func parseFlags(args []string, env func(string) (string, bool), out io.Writer) (
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := checkAddr("-addr", f.addr, false); err != nil {
+		return nil, err
+	}
+	if err := checkAddr("-admin-addr", f.adminAddr, true); err != nil {
+		return nil, err
+	}
+	if f.adminAddr != "" && f.adminAddr == f.addr {
+		return nil, fmt.Errorf("-admin-addr %q is the same as -addr: give it another port, or leave it empty", f.adminAddr)
 	}
 	if f.memoryMiB < 8 || f.memoryMiB > 4096 {
 		return nil, fmt.Errorf("-memory-limit %d is invalid: want 8 to 4096 MiB", f.memoryMiB)

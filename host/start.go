@@ -147,6 +147,8 @@ func start(ctx context.Context, f *flags, env func(string) (string, bool), log *
 			"chosen_by", config.EnvTokenCredentials, "fetched_by", "host")
 	}
 
+	log.Info("preparing the guest: the first start compiles it, which takes seconds; later starts load it from the cache",
+		"cache_dir", f.cacheDir)
 	p.pool, err = pool.New(ctx, pool.Config{
 		Wasm:             wasm,
 		Size:             f.poolSize,
@@ -206,6 +208,13 @@ func start(ctx context.Context, f *flags, env func(string) (string, bool), log *
 		// The server already serves requests while the tokens warm. A
 		// request that arrives first makes the guest fetch on its own.
 		if err := p.refresher.Warm(ctx); err != nil {
+			if hostCache != nil {
+				// With a developer tool only the host fetches, so a failure
+				// here usually means the tool is missing or signed out.
+				log.Error("the developer tool credential failed; requests get 503 until a refresh succeeds",
+					"credential", settings.Credential, "error", err)
+				return
+			}
 			log.Warn("not every token was fetched at start; requests fetch them when needed",
 				"error", err)
 			return
