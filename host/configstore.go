@@ -115,6 +115,9 @@ func readCertificate(path, password string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%s %q: %w", config.EnvClientCertificatePath, path, err)
 	}
+	if err := entra.CheckCertificate(pemText); err != nil {
+		return "", fmt.Errorf("%s %q: %w", config.EnvClientCertificatePath, path, err)
+	}
 	return string(pemText), nil
 }
 

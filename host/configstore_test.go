@@ -120,7 +120,8 @@ func TestLogCredentialFailsOnBadCertificate(t *testing.T) {
 	if err == nil {
 		err = logCredential(slog.New(slog.DiscardHandler), s, store)
 	}
-	if err == nil || !strings.Contains(err.Error(), "client certificate") {
-		t.Fatalf("error = %v, want a client certificate error", err)
+	want := `AZURE_CLIENT_CERTIFICATE_PATH "` + bad + `": parse certificate:`
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("error = %v, want one starting %s", err, want)
 	}
 }

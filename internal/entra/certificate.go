@@ -109,7 +109,7 @@ func parseRSAKey(block *pem.Block) (*rsa.PrivateKey, error) {
 	}
 	rsaKey, ok := k.(*rsa.PrivateKey)
 	if !ok {
-		return nil, fmt.Errorf("parse certificate: private key is %T, Entra requires RSA", k)
+		return nil, errors.New("parse certificate: the private key is not an RSA key, and Entra ID accepts only RSA")
 	}
 	return rsaKey, nil
 }

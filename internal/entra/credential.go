@@ -164,6 +164,14 @@ func newFromSecret(opts Options, client *http.Client) (Credential, error) {
 	return newClientSecret(opts.ClientID, u, opts.ClientSecret, client, opts.Now), nil
 }
 
+// CheckCertificate reports whether pemText holds what a client certificate
+// credential needs: a certificate and its unencrypted RSA private key. The
+// host calls it on the file it read, so the error can name the file.
+func CheckCertificate(pemText []byte) error {
+	_, err := parseCertificate(pemText)
+	return err
+}
+
 func newFromCertificate(opts Options, client *http.Client) (Credential, error) {
 	if len(opts.ClientCertificate) == 0 {
 		return nil, fmt.Errorf("entra: %w: client certificate needs AZURE_CLIENT_CERTIFICATE_PATH",
