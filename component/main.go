@@ -170,8 +170,8 @@ func (h hostFetched) Refresh(ctx context.Context, scope string) (token.Token, er
 }
 
 // entraOptions maps the settings to a credential. The guest has no file
-// system, so certificate and federated token arrive as contents; our host
-// reads the files and re-reads the token file on every lookup.
+// system, so the certificate and the federated token arrive as contents.
+// Our host reads the files, and it re-reads the token file on every lookup.
 func entraOptions(s *config.Settings) entra.Options {
 	opts := entra.Options{
 		Selection:        string(s.Credential),

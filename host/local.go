@@ -57,9 +57,9 @@ func hasCredentials(env func(string) (string, bool)) bool {
 
 // startLocalAuthority serves a local authority over https on a loopback
 // port and returns a lookup that points the guest at it with a client
-// secret: the local values replace the credential variables of env, and
+// secret. The local values replace the credential variables of env, and
 // every other variable passes through. It serves https because azidentity
-// and MSAL clients accept no other scheme; the certificate is made at start
+// and MSAL clients accept no other scheme. The certificate is made at start
 // and written to a PEM file that the start log names, and Close removes it.
 // The guest's requests trust it through localAuthorityTransport.
 func startLocalAuthority(env func(string) (string, bool), log *slog.Logger) (
