@@ -336,7 +336,7 @@ func (t *target) startProcess(ctx context.Context, cmd *exec.Cmd, env map[string
 	return nil
 }
 
-// waitReady polls url until it answers 200 and returns how long that took.
+// waitReady polls url until it returns 200, and returns how long that took.
 func waitReady(ctx context.Context, url string, exited <-chan struct{}, timeout time.Duration) (time.Duration, error) {
 	start := time.Now()
 	client := &http.Client{Timeout: 5 * time.Second}
@@ -354,7 +354,7 @@ func waitReady(ctx context.Context, url string, exited <-chan struct{}, timeout 
 		}
 		select {
 		case <-exited:
-			return 0, errors.New("the process exited before answering")
+			return 0, errors.New("the process exited before it returned 200")
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		case <-time.After(readyInterval):

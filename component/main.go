@@ -31,13 +31,10 @@ import (
 
 func main() {}
 
-var errNoFederatedToken = errors.New("config store key azure_federated_token is empty: " +
-	"set it, or let the host fill it from AZURE_FEDERATED_TOKEN_FILE")
-
 func init() {
 	// Every pooled instance keeps its own heap, so a lower GC target saves
-	// memory per instance: in the benchmark, 25 cut resident memory per
-	// instance from about 12.5 to 10.3 MiB, and the guest's CPU per request
+	// memory per instance. In the benchmark, 25 cut resident memory per
+	// instance from about 12.5 to 10.3 MiB. The guest's CPU per request
 	// stayed within noise of the default's, because a request allocates
 	// little (see BENCHMARKS.md).
 	debug.SetGCPercent(25)
@@ -123,7 +120,7 @@ func setup() (*service.Handler, error) {
 		cache := token.NewCache(store, nil, token.CacheOptions{MinLifetime: settings.MinLifetime})
 		tokens = hostFetched{cache: cache, store: store}
 	} else {
-		credential, err := entra.New(entraOptions(settings), client)
+		credential, err := entra.New(entra.OptionsFromSettings(settings, lookup), client)
 		if err != nil {
 			return nil, err
 		}
@@ -176,37 +173,4 @@ func (h hostFetched) Get(ctx context.Context, scope string) (token.Token, error)
 
 func (h hostFetched) Refresh(ctx context.Context, scope string) (token.Token, error) {
 	return token.Token{}, errNotFetched
-}
-
-// entraOptions maps the settings to a credential. The guest has no file
-// system, so the certificate and the federated token arrive as contents.
-// Our host reads the files, and it re-reads the token file on every lookup.
-func entraOptions(s *config.Settings) entra.Options {
-	opts := entra.Options{
-		Selection:        string(s.Credential),
-		TenantID:         s.TenantID,
-		ClientID:         s.ClientID,
-		ClientSecret:     s.ClientSecret,
-		AuthorityHost:    s.AuthorityHost,
-		IdentityEndpoint: s.IdentityEndpoint,
-		IdentityHeader:   s.IdentityHeader,
-	}
-	if s.ClientCertificate != "" {
-		opts.ClientCertificate = []byte(s.ClientCertificate)
-	}
-	// NOTE: at the edge AZURE_FEDERATED_TOKEN is a fixed value, so it stops
-	// working when that token expires. Only our host re-reads the file.
-	if s.FederatedToken != "" || s.FederatedTokenFile != "" {
-		opts.FederatedToken = func(context.Context) (string, error) {
-			v, _ := lookup(config.EnvFederatedToken)
-			if v = strings.TrimSpace(v); v == "" {
-				return "", errNoFederatedToken
-			}
-			return v, nil
-		}
-	}
-	if v, ok := lookup("IMDS_ENDPOINT"); ok {
-		opts.IMDSEndpoint = v
-	}
-	return opts
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -77,6 +76,9 @@ func (c *configStore) readFederatedToken(path string) (string, error) {
 // get returns the value under key. A federated token file that cannot be
 // read counts as an absent key, so the guest's token request fails with a
 // missing-setting error until the file is back.
+// lookup reads a key by its environment variable name, as the guest does.
+func (c *configStore) lookup(name string) (string, bool) { return c.get(strings.ToLower(name)) }
+
 func (c *configStore) get(key string) (string, bool) {
 	if key == keyFederatedToken && c.federatedTokenFile != "" {
 		v, err := c.readFederatedToken(c.federatedTokenFile)
@@ -121,39 +123,13 @@ func readCertificate(path, password string) (string, error) {
 	return string(pemText), nil
 }
 
-// credentialOptions returns the entra.Options the guest builds from the
-// same config store (entraOptions in component/main.go), so that
-// entra.New on them makes the same choice the guest makes.
-func (c *configStore) credentialOptions(s *config.Settings) entra.Options {
-	opts := entra.Options{
-		Selection:        string(s.Credential),
-		TenantID:         s.TenantID,
-		ClientID:         s.ClientID,
-		ClientSecret:     s.ClientSecret,
-		AuthorityHost:    s.AuthorityHost,
-		IdentityEndpoint: s.IdentityEndpoint,
-		IdentityHeader:   s.IdentityHeader,
-		IMDSEndpoint:     s.IMDSEndpoint,
-	}
-	if v, ok := c.get(keyClientCertificate); ok {
-		opts.ClientCertificate = []byte(v)
-	}
-	if s.FederatedToken != "" || s.FederatedTokenFile != "" {
-		opts.FederatedToken = func(context.Context) (string, error) {
-			v, _ := c.get(keyFederatedToken)
-			return v, nil
-		}
-	}
-	return opts
-}
-
-// logCredential logs the credential the guest will use, with its client ID,
-// and fails when the guest could not build it (a certificate without a
-// usable key, missing IDs), so that the host stops at start instead of
-// returning 500 to every request. The guest makes its own choice from the
-// same values, and nothing here is sent to it.
+// logCredential logs the credential the guest will use, with its client ID.
+// It fails when the guest could not build that credential (a certificate
+// without a usable key, missing IDs), so the host stops at start instead of
+// returning 500 to every request. Both sides build the options with
+// entra.OptionsFromSettings, so the guest makes the same choice.
 func logCredential(log *slog.Logger, s *config.Settings, c *configStore) error {
-	cred, err := entra.New(c.credentialOptions(s), nil)
+	cred, err := entra.New(entra.OptionsFromSettings(s, c.lookup), nil)
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,7 @@
 // Every service setting comes from the environment (see internal/config);
 // flags set only how the host runs, and each flag has an environment
 // variable too. With -local-authority the host starts a local token
-// authority on loopback whose tokens are not real; without it, a host with
+// authority on loopback whose tokens are not real. Without it, a host with
 // no Azure credential variable stops at start.
 package main
 
@@ -139,8 +139,8 @@ var flagEnv = map[string]string{
 	"log-format":       "EDGETOKEN_LOG_FORMAT",
 }
 
-// flagHint tells what a flag of fl's kind accepts, for an invalid value
-// taken from the environment.
+// flagHint returns the values a flag of fl's kind accepts, for the error
+// about an invalid value taken from the environment.
 func flagHint(fl *flag.Flag) string {
 	if b, ok := fl.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
 		return "; use true or false"

@@ -65,10 +65,10 @@ type Options struct {
 	Now func() time.Time
 }
 
-// New returns the credential that opts select, sending its requests through
-// client's Transport with its Timeout (nil means http.DefaultTransport
-// outside the wasm guest; see package roundtrip). Redirects are never
-// followed.
+// New returns the credential that opts select. Its requests go through
+// client's Transport with client's Timeout, and a nil client means
+// http.DefaultTransport outside the wasm guest (see package roundtrip).
+// Redirects are never followed.
 //
 // Without a Selection it takes the first configured one, in the order of
 // DefaultAzureCredential: client secret (tenant, client ID and secret),

@@ -93,7 +93,7 @@ func (h *Handler) addCORS(r *Request, resp *Response, origin string, hasOrigin b
 
 // CORSFields returns the CORS fields of a response other than a preflight
 // to a request from origin (hasOrigin is false when the request had no
-// Origin field). cookie tells whether the request carried a Cookie field,
+// Origin field). cookie reports whether the request carried a Cookie field,
 // and credentials whether a listed origin gets
 // Access-Control-Allow-Credentials (never with a wildcard).
 //

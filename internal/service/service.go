@@ -241,7 +241,7 @@ func (h *Handler) refresh(ctx context.Context, r *Request) *Response {
 		return notFound()
 	}
 
-	// The host's first run after start asks with ?warm=1: a token that a
+	// The host's first run after start sends ?warm=1, so a token that a
 	// client's request already fetched is kept instead of fetched again.
 	var t token.Token
 	var err error

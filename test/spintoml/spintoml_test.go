@@ -217,7 +217,7 @@ func TestGuestLookupsFound(t *testing.T) {
 	// The scan must see the names component/main.go reads today, or it
 	// would pass on a file it no longer understands.
 	found := guestLookups(t)
-	for _, name := range []string{"REFRESH_KEY", "IMDS_ENDPOINT"} {
+	for _, name := range []string{"REFRESH_KEY", "EDGETOKEN_LOG_LEVEL"} {
 		if !slices.Contains(found, name) {
 			t.Errorf("component/*.go: no lookup(%q) found; found %q", name, found)
 		}

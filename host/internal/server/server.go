@@ -229,8 +229,8 @@ func (s *Server) serve(w *statusRecorder, r *http.Request, id string) {
 	}
 
 	// A HEAD request reaches the guest as GET, so the response carries the
-	// Content-Length of the GET body, as HTTP asks; net/http then sends no
-	// body for HEAD.
+	// Content-Length of the GET body, as HTTP specifies for HEAD. net/http
+	// then sends no body.
 	method := r.Method
 	if method == http.MethodHead {
 		method = http.MethodGet
